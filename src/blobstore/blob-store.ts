@@ -1,0 +1,59 @@
+/** The blob store interface: keys and blobs, not a filesystem. Folder and S3 back-ends. */
+import type { Readable } from 'node:stream';
+
+export interface BlobInfo {
+  /** Size of the whole blob in bytes. */
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
+/** An inclusive byte range, as HTTP Range gives it. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface BlobBody extends BlobInfo {
+  /** The blob's bytes, or the requested range of them. Consumers must read or destroy it. */
+  readonly body: Readable;
+  /** Number of bytes `body` yields. */
+  readonly contentLength: number;
+}
+
+export interface BlobEntry {
+  readonly key: string;
+  readonly size: number;
+}
+
+export interface OpOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface PutOptions extends OpOptions {
+  readonly contentType?: string;
+}
+
+/**
+ * A store of immutable-ish blobs addressed by `/`-separated keys. Every
+ * back-end turns its own "missing" into BlobNotFoundError; writes are atomic
+ * (a reader sees the old blob, the new one, or none — never part of one).
+ */
+export interface BlobStore {
+  /** Human-readable location, for logs. */
+  readonly description: string;
+  /** Store bytes under `key`, replacing any blob there, durably before resolving. */
+  put(key: string, body: Uint8Array | Readable, options?: PutOptions): Promise<void>;
+  /**
+   * Store the content of a local file under `key`. The store may take the file
+   * (the folder back-end renames it into place): the caller must not use
+   * `localPath` afterwards.
+   */
+  putFile(key: string, localPath: string, options?: PutOptions): Promise<void>;
+  get(key: string, options?: OpOptions & { readonly range?: ByteRange }): Promise<BlobBody>;
+  head(key: string, options?: OpOptions): Promise<BlobInfo>;
+  /** Delete a blob; deleting a missing blob is not an error. */
+  delete(key: string, options?: OpOptions): Promise<void>;
+  /** Every blob whose key starts with `prefix`, in key order. */
+  list(prefix: string, options?: OpOptions): AsyncIterable<BlobEntry>;
+  close(): Promise<void>;
+}

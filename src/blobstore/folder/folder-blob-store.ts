@@ -1,0 +1,298 @@
+/**
+ * A blob store in a local folder: key `a/b/c` is the file `<root>/a/b/c`.
+ * Every write goes to a temp file in `<root>/.tmp/`, is fsynced and renamed
+ * into place, then the folder is fsynced: readers see whole blobs only, and a
+ * put that resolved survives a crash.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, type Dirent } from 'node:fs';
+import { copyFile, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { BlobNotFoundError, PyedgeError } from '../../core/errors.js';
+import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, OpOptions, PutOptions } from '../blob-store.js';
+import { assertValidKey, assertValidPrefix, assertValidRange, rangeNotSatisfiable } from '../blob-keys.js';
+import { DurableDirs, errorCode, fsyncDir } from './durable-dirs.js';
+
+/** Temp files live inside the root so that the final rename never crosses filesystems. */
+const TMP_DIR = '.tmp';
+/** How many files of one folder `list` stats at once. */
+const STAT_BATCH = 64;
+const MISSING = new Set(['ENOENT', 'ENOTDIR']);
+
+export class FolderBlobStore implements BlobStore {
+  readonly description: string;
+  readonly #root: string;
+  readonly #tmpDir: string;
+  readonly #dirs: DurableDirs;
+
+  /** Opens (and creates if missing) a store rooted at `root`. */
+  constructor(root: string) {
+    this.#root = path.resolve(root);
+    this.#tmpDir = path.join(this.#root, TMP_DIR);
+    mkdirSync(this.#tmpDir, { recursive: true });
+    this.#dirs = new DurableDirs(this.#root);
+    this.description = `folder ${this.#root}`;
+  }
+
+  async put(key: string, body: Uint8Array | Readable, options: PutOptions = {}): Promise<void> {
+    const file = this.#fileOf(key);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const tmp = this.#tmpPath();
+    try {
+      const fh = await open(tmp, 'wx');
+      try {
+        if (body instanceof Uint8Array) {
+          await writeAll(fh, body);
+        } else {
+          if (signal) addAbortSignal(signal, body);
+          for await (const chunk of body as AsyncIterable<unknown>) {
+            await writeAll(fh, toBytes(chunk));
+          }
+        }
+        signal?.throwIfAborted();
+        // fdatasync flushes the data and the size, all a reader needs.
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await this.#moveIntoPlace(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw storageError(err, key, 'write');
+    }
+  }
+
+  async putFile(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
+    const file = this.#fileOf(key);
+    options.signal?.throwIfAborted();
+    try {
+      await syncFile(localPath);
+      try {
+        await this.#moveIntoPlace(localPath, file);
+        return;
+      } catch (err) {
+        if (errorCode(err) !== 'EXDEV') throw err;
+      }
+    } catch (err) {
+      throw storageError(err, key, `move ${localPath} into place as`);
+    }
+    // Another filesystem: copy to a temp file beside the target, then take the original away.
+    const tmp = this.#tmpPath();
+    try {
+      await copyFile(localPath, tmp);
+      await syncFile(tmp);
+      await this.#moveIntoPlace(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw storageError(err, key, `copy ${localPath} into place as`);
+    }
+    await rm(localPath, { force: true }).catch(() => undefined);
+  }
+
+  async get(key: string, options: OpOptions & { readonly range?: ByteRange } = {}): Promise<BlobBody> {
+    const file = this.#fileOf(key);
+    const { signal, range } = options;
+    if (range) assertValidRange(range, key);
+    signal?.throwIfAborted();
+    let fh: FileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch (err) {
+      throw readError(err, key);
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new BlobNotFoundError(key);
+      let contentLength = st.size;
+      let streamRange: { start: number; end: number } | undefined;
+      if (range) {
+        if (range.start >= st.size) throw rangeNotSatisfiable(range, key, st.size);
+        // Like HTTP, an end past the blob means "to the end".
+        streamRange = { start: range.start, end: Math.min(range.end, st.size - 1) };
+        contentLength = streamRange.end - streamRange.start + 1;
+      }
+      // The open handle pins this version of the blob even if a put renames a new one over it.
+      const body = fh.createReadStream(streamRange ?? {});
+      if (signal) addAbortSignal(signal, body);
+      return { size: st.size, lastModified: st.mtime, body, contentLength };
+    } catch (err) {
+      await fh.close();
+      throw readError(err, key);
+    }
+  }
+
+  async head(key: string, options: OpOptions = {}): Promise<BlobInfo> {
+    const file = this.#fileOf(key);
+    options.signal?.throwIfAborted();
+    try {
+      const st = await stat(file);
+      if (!st.isFile()) throw new BlobNotFoundError(key);
+      return { size: st.size, lastModified: st.mtime };
+    } catch (err) {
+      throw readError(err, key);
+    }
+  }
+
+  async delete(key: string, options: OpOptions = {}): Promise<void> {
+    const file = this.#fileOf(key);
+    options.signal?.throwIfAborted();
+    try {
+      await unlink(file);
+    } catch (err) {
+      // EISDIR: the key names a folder, which is not a blob.
+      const code = errorCode(err);
+      if (code !== undefined && (MISSING.has(code) || code === 'EISDIR')) return;
+      throw storageError(err, key, 'delete');
+    }
+    // Best effort: drop folders the delete left empty, so removed projects leave no trace.
+    for (let dir = path.dirname(file); dir !== this.#root; dir = path.dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break;
+      }
+      this.#dirs.forget(dir);
+    }
+  }
+
+  async *list(prefix: string, options: OpOptions = {}): AsyncIterable<BlobEntry> {
+    assertValidPrefix(prefix);
+    const slash = prefix.lastIndexOf('/');
+    yield* this.#walk(prefix.slice(0, slash + 1), prefix.slice(slash + 1), options.signal);
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  /** Yields the blobs under folder key `dirKey` (empty or ending in `/`) whose names start with `namePrefix`. */
+  async *#walk(dirKey: string, namePrefix: string, signal: AbortSignal | undefined): AsyncGenerator<BlobEntry> {
+    signal?.throwIfAborted();
+    const dir = path.join(this.#root, dirKey);
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = errorCode(err);
+      if (code !== undefined && MISSING.has(code)) return;
+      throw storageError(err, dirKey, 'list');
+    }
+    const items: { name: string; isDir: boolean; sortKey: string }[] = [];
+    for (const entry of entries) {
+      if (!entry.name.startsWith(namePrefix) || (dirKey === '' && entry.name === TMP_DIR)) continue;
+      let isDir = entry.isDirectory();
+      let isFile = entry.isFile();
+      if (entry.isSymbolicLink()) {
+        const st = await stat(path.join(dir, entry.name)).catch(() => undefined);
+        isDir = st?.isDirectory() ?? false;
+        isFile = st?.isFile() ?? false;
+      }
+      // A folder sorts as "name/" so that keys come out in plain string order ("a-b" < "a/x").
+      if (isDir || isFile) items.push({ name: entry.name, isDir, sortKey: isDir ? `${entry.name}/` : entry.name });
+    }
+    items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+
+    let i = 0;
+    while (i < items.length) {
+      const item = items[i]!;
+      if (item.isDir) {
+        yield* this.#walk(`${dirKey}${item.name}/`, '', signal);
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < items.length && !items[j]!.isDir && j - i < STAT_BATCH) j++;
+      const run = items.slice(i, j);
+      const sizes = await Promise.all(
+        run.map((it) =>
+          stat(path.join(dir, it.name)).then(
+            (st) => st.size,
+            (err: unknown) => {
+              // Deleted since readdir: simply not there any more.
+              if (errorCode(err) === 'ENOENT') return -1;
+              throw storageError(err, dirKey + it.name, 'list');
+            },
+          ),
+        ),
+      );
+      for (let k = 0; k < run.length; k++) {
+        if (sizes[k]! >= 0) yield { key: dirKey + run[k]!.name, size: sizes[k]! };
+      }
+      i = j;
+    }
+  }
+
+  #fileOf(key: string): string {
+    assertValidKey(key);
+    if (key === TMP_DIR || key.startsWith(`${TMP_DIR}/`)) {
+      throw new PyedgeError('PYEDGE_BAD_REQUEST', `invalid blob key ${JSON.stringify(key)}: ${TMP_DIR}/ is reserved`, { key });
+    }
+    return path.join(this.#root, key);
+  }
+
+  #tmpPath(): string {
+    return path.join(this.#tmpDir, randomUUID());
+  }
+
+  /** Renames `from` to `file`, creating its folder, then flushes the folder. */
+  async #moveIntoPlace(from: string, file: string): Promise<void> {
+    const dir = path.dirname(file);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#dirs.ensure(dir);
+        await rename(from, file);
+        break;
+      } catch (err) {
+        // A concurrent delete may have removed an empty folder we thought was there.
+        if (errorCode(err) !== 'ENOENT' || attempt >= 3) throw err;
+        this.#dirs.forgetWithAncestors(dir);
+      }
+    }
+    await fsyncDir(dir);
+  }
+}
+
+async function syncFile(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const { bytesWritten } = await fh.write(bytes, offset, bytes.byteLength - offset);
+    offset += bytesWritten;
+  }
+}
+
+function toBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  throw new PyedgeError('PYEDGE_BAD_REQUEST', 'a blob body stream must yield bytes or strings');
+}
+
+/** Maps "missing" to BlobNotFoundError and passes domain errors and aborts through. */
+function readError(err: unknown, key: string): unknown {
+  const code = errorCode(err);
+  if (code !== undefined && MISSING.has(code)) return new BlobNotFoundError(key, { cause: err });
+  if (code === 'EISDIR') return new BlobNotFoundError(key, { cause: err });
+  return storageError(err, key, 'read');
+}
+
+function storageError(err: unknown, key: string, action: string): unknown {
+  if (err instanceof PyedgeError || (err instanceof Error && err.name === 'AbortError')) return err;
+  const code = errorCode(err);
+  const why =
+    code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST'
+      ? 'a key and a key inside it (a and a/b) cannot both be stored in a folder store'
+      : err instanceof Error
+        ? err.message
+        : String(err);
+  return new PyedgeError('PYEDGE_STORAGE', `could not ${action} blob ${key}: ${why}`, { key, code }, { cause: err });
+}

@@ -1,0 +1,46 @@
+/** Digests of distribution files and Warehouse's content-addressed paths. */
+import { createHash, type Hash } from 'node:crypto';
+import { blake2b } from '@noble/hashes/blake2.js';
+
+/** The three digests PyPI records for every file. */
+export interface FileDigests {
+  readonly md5: string;
+  readonly sha256: string;
+  readonly blake2b_256: string;
+}
+
+/** Computes md5, sha256 and BLAKE2b-256 in one pass over streamed chunks. */
+export class MultiHasher {
+  private readonly md5: Hash = createHash('md5');
+  private readonly sha256: Hash = createHash('sha256');
+  private readonly b2 = blake2b.create({ dkLen: 32 });
+  size = 0;
+
+  update(chunk: Uint8Array): void {
+    this.md5.update(chunk);
+    this.sha256.update(chunk);
+    this.b2.update(chunk);
+    this.size += chunk.length;
+  }
+
+  digest(): FileDigests {
+    return {
+      md5: this.md5.digest('hex'),
+      sha256: this.sha256.digest('hex'),
+      blake2b_256: Buffer.from(this.b2.digest()).toString('hex'),
+    };
+  }
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function blake2b256Hex(data: Uint8Array): string {
+  return Buffer.from(blake2b(data, { dkLen: 32 })).toString('hex');
+}
+
+/** Warehouse's file path: `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<filename>`. */
+export function packagePath(blake2b256: string, filename: string): string {
+  return `packages/${blake2b256.slice(0, 2)}/${blake2b256.slice(2, 4)}/${blake2b256.slice(4)}/${filename}`;
+}

@@ -1,0 +1,109 @@
+/** The database interface: speaks the domain, not SQL. Implemented for SQLite and PostgreSQL. */
+import type {
+  ApiToken,
+  Change,
+  PackageType,
+  Project,
+  ProjectListing,
+  ProjectState,
+  ReleaseMetadata,
+  Role,
+  User,
+} from '../core/model.js';
+
+/** The facts of an uploaded file that the database records. */
+export interface NewFile {
+  readonly filename: string;
+  readonly packagetype: PackageType;
+  readonly pythonVersion: string;
+  readonly requiresPython: string | null;
+  readonly size: number;
+  readonly md5: string;
+  readonly sha256: string;
+  readonly blake2b256: string;
+  /** Blob key of the file (Warehouse path). */
+  readonly path: string;
+  /** sha256 of the core metadata served beside the file (PEP 658), or null. */
+  readonly metadataSha256: string | null;
+}
+
+/** One upload, as the database applies it in a single transaction. */
+export interface AddFileInput {
+  /** Project name as the metadata spells it (becomes the display name of a new project). */
+  readonly projectName: string;
+  /** Version as the metadata spells it. */
+  readonly version: string;
+  /** PEP 440 canonical version: the key of the release. */
+  readonly canonicalVersion: string;
+  /** Kept with the release when this upload creates it. */
+  readonly metadata: ReleaseMetadata;
+  readonly file: NewFile;
+  readonly uploader: { readonly userId: number; readonly username: string };
+  /** The token's project scope (normalized), or null for an unscoped token. */
+  readonly tokenScope: string | null;
+}
+
+export interface AddFileResult {
+  /** Serial of the `add file` change (the last serial this upload took). */
+  readonly serial: number;
+  readonly project: Project;
+  readonly createdProject: boolean;
+  readonly createdRelease: boolean;
+}
+
+/** Row counts, for tests and status pages. */
+export interface DatabaseStats {
+  readonly projects: number;
+  readonly releases: number;
+  readonly files: number;
+  readonly changes: number;
+  readonly users: number;
+  readonly tokens: number;
+  readonly lastSerial: number;
+}
+
+/**
+ * The index's database. Every change writes changelog entries with the next
+ * serials (strictly increasing, no gaps) in the same transaction as the change.
+ */
+export interface Database {
+  /** Which engine this is. */
+  readonly dialect: 'sqlite' | 'postgres';
+
+  /** Create or upgrade the schema. Idempotent. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  // Users and tokens
+  /** The user with this name, created when new. */
+  ensureUser(username: string): Promise<User>;
+  getUser(username: string): Promise<User | undefined>;
+  createToken(token: { id: string; userId: number; projectScope: string | null; secretHash: string }): Promise<void>;
+  getToken(id: string): Promise<ApiToken | undefined>;
+  /** The user's role on a project (by normalized name), or null. */
+  getRole(userId: number, normalizedName: string): Promise<Role | null>;
+
+  // Reads
+  getProject(normalizedName: string): Promise<Project | undefined>;
+  getProjectState(normalizedName: string): Promise<ProjectState | undefined>;
+  /** Every project with files or releases, ordered by normalized name. */
+  listProjects(): Promise<ProjectListing[]>;
+  /** True when a file of this name exists or ever existed (PyPI never reuses filenames). */
+  isFilenameUsed(filename: string): Promise<boolean>;
+  /** True when some file row references this blob key. */
+  isPathReferenced(path: string): Promise<boolean>;
+  lastSerial(): Promise<number>;
+  /** Changes with serial > `since`, in serial order, at most `limit`. */
+  changesSince(since: number, limit: number): Promise<Change[]>;
+  stats(): Promise<DatabaseStats>;
+
+  // Writes
+  /**
+   * Record an upload atomically: creates the project (owned by the uploader) and the
+   * release when new, and the file; writes their changelog entries. Throws
+   * PYEDGE_FORBIDDEN (not an owner/maintainer, token out of scope),
+   * PYEDGE_FILE_EXISTS / PYEDGE_FILENAME_REUSED, PYEDGE_SDIST_EXISTS; on any
+   * error nothing is written.
+   */
+  addFile(input: AddFileInput): Promise<AddFileResult>;
+}

@@ -1,0 +1,212 @@
+/** The Database interface in kysely, shared by both engines; each engine supplies its dialect's few differences. */
+import type { Kysely } from 'kysely';
+import { PyedgeError } from '../core/errors.js';
+import type { ApiToken, Change, Project, ProjectListing, ProjectState, Role, User } from '../core/model.js';
+import { compareVersions } from '../core/versions.js';
+import { applyUpload } from './add-file.js';
+import type { AddFileInput, AddFileResult, Database, DatabaseStats } from './database.js';
+import { migrateToLatest } from './migrations/migrations.js';
+import { toChange, toProject, toProjectFile, toRelease } from './rows.js';
+import type { Schema } from './schema.js';
+
+/**
+ * How often addFile runs again after a concurrent transaction won a race on a
+ * unique key. Each retry sees the winner's rows, so it either succeeds or fails
+ * with a clean domain error; a few levels of races (project, release, file) are
+ * possible, hence more than two.
+ */
+const MAX_UPLOAD_ATTEMPTS = 5;
+
+export abstract class KyselyDatabase implements Database {
+  abstract readonly dialect: 'sqlite' | 'postgres';
+  protected readonly db: Kysely<Schema>;
+  #closed = false;
+
+  protected constructor(db: Kysely<Schema>) {
+    this.db = db;
+  }
+
+  /** True when `err` is the engine's unique-constraint violation (or another error a rerun would fix). */
+  protected abstract isConflict(err: unknown): boolean;
+
+  /** Run several reads against one consistent state of the database. */
+  protected abstract snapshot<T>(fn: (db: Kysely<Schema>) => Promise<T>): Promise<T>;
+
+  async migrate(): Promise<void> {
+    await migrateToLatest(this.db as unknown as Kysely<unknown>, this.dialect);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.db.destroy();
+  }
+
+  async ensureUser(username: string): Promise<User> {
+    const found = await this.getUser(username);
+    if (found) return found;
+    // Another caller may create the same user at once; the loser reads the winner's row.
+    await this.db
+      .insertInto('users')
+      .values({ username, created_at: new Date().toISOString() })
+      .onConflict((oc) => oc.column('username').doNothing())
+      .execute();
+    const user = await this.getUser(username);
+    if (!user) throw new PyedgeError('PYEDGE_UNAVAILABLE', `User '${username}' could not be created.`, { username });
+    return user;
+  }
+
+  async getUser(username: string): Promise<User | undefined> {
+    const row = await this.db
+      .selectFrom('users')
+      .select(['id', 'username', 'created_at'])
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return row && { id: row.id, username: row.username, createdAt: row.created_at };
+  }
+
+  async createToken(token: { id: string; userId: number; projectScope: string | null; secretHash: string }): Promise<void> {
+    await this.db
+      .insertInto('tokens')
+      .values({
+        id: token.id,
+        user_id: token.userId,
+        project_scope: token.projectScope,
+        secret_hash: token.secretHash,
+        created_at: new Date().toISOString(),
+      })
+      .execute();
+  }
+
+  async getToken(id: string): Promise<ApiToken | undefined> {
+    const row = await this.db
+      .selectFrom('tokens as t')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .select(['t.id', 't.user_id', 'u.username', 't.project_scope', 't.secret_hash', 't.created_at'])
+      .where('t.id', '=', id)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      userId: row.user_id,
+      username: row.username,
+      projectScope: row.project_scope,
+      secretHash: row.secret_hash,
+      createdAt: row.created_at,
+    };
+  }
+
+  async getRole(userId: number, normalizedName: string): Promise<Role | null> {
+    const row = await this.db
+      .selectFrom('roles as r')
+      .innerJoin('projects as p', 'p.id', 'r.project_id')
+      .select('r.role')
+      .where('r.user_id', '=', userId)
+      .where('p.normalized_name', '=', normalizedName)
+      .executeTakeFirst();
+    return row?.role ?? null;
+  }
+
+  async getProject(normalizedName: string): Promise<Project | undefined> {
+    const row = await this.db.selectFrom('projects').selectAll().where('normalized_name', '=', normalizedName).executeTakeFirst();
+    return row && toProject(row);
+  }
+
+  async getProjectState(normalizedName: string): Promise<ProjectState | undefined> {
+    return this.snapshot(async (db) => {
+      const row = await db.selectFrom('projects').selectAll().where('normalized_name', '=', normalizedName).executeTakeFirst();
+      if (!row) return undefined;
+      const releases = await db.selectFrom('releases').selectAll().where('project_id', '=', row.id).execute();
+      const files = await db
+        .selectFrom('files as f')
+        .innerJoin('releases as r', 'r.id', 'f.release_id')
+        .selectAll('f')
+        .select(['r.version', 'r.yanked', 'r.yanked_reason'])
+        .where('r.project_id', '=', row.id)
+        .orderBy('f.filename')
+        .execute();
+      return {
+        project: toProject(row),
+        releases: releases.map(toRelease).sort((a, b) => compareVersions(a.canonicalVersion, b.canonicalVersion)),
+        files: files.map(toProjectFile),
+      };
+    });
+  }
+
+  async listProjects(): Promise<ProjectListing[]> {
+    const rows = await this.db
+      .selectFrom('projects as p')
+      .select(['p.name', 'p.normalized_name', 'p.last_serial'])
+      .where(({ exists, selectFrom }) => exists(selectFrom('releases as r').select('r.id').whereRef('r.project_id', '=', 'p.id')))
+      .orderBy('p.normalized_name')
+      .execute();
+    return rows.map((r) => ({ name: r.name, normalizedName: r.normalized_name, lastSerial: r.last_serial }));
+  }
+
+  async isFilenameUsed(filename: string): Promise<boolean> {
+    const row = await this.db.selectFrom('file_registry').select('filename').where('filename', '=', filename).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async isPathReferenced(path: string): Promise<boolean> {
+    const row = await this.db.selectFrom('files').select('id').where('path', '=', path).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async lastSerial(): Promise<number> {
+    const row = await this.db.selectFrom('counter').select('last_serial').where('id', '=', 1).executeTakeFirstOrThrow();
+    return row.last_serial;
+  }
+
+  async changesSince(since: number, limit: number): Promise<Change[]> {
+    const rows = await this.db
+      .selectFrom('changelog')
+      .selectAll()
+      .where('serial', '>', since)
+      .orderBy('serial')
+      .limit(Math.max(0, Math.floor(limit)))
+      .execute();
+    return rows.map(toChange);
+  }
+
+  async stats(): Promise<DatabaseStats> {
+    const row = await this.db
+      .selectNoFrom((eb) => [
+        eb.selectFrom('projects').select(eb.fn.countAll().as('n')).as('projects'),
+        eb.selectFrom('releases').select(eb.fn.countAll().as('n')).as('releases'),
+        eb.selectFrom('files').select(eb.fn.countAll().as('n')).as('files'),
+        eb.selectFrom('changelog').select(eb.fn.countAll().as('n')).as('changes'),
+        eb.selectFrom('users').select(eb.fn.countAll().as('n')).as('users'),
+        eb.selectFrom('tokens').select(eb.fn.countAll().as('n')).as('tokens'),
+        eb.selectFrom('counter').select('last_serial').where('id', '=', 1).as('lastSerial'),
+      ])
+      .executeTakeFirstOrThrow();
+    return {
+      projects: Number(row.projects),
+      releases: Number(row.releases),
+      files: Number(row.files),
+      changes: Number(row.changes),
+      users: Number(row.users),
+      tokens: Number(row.tokens),
+      lastSerial: Number(row.lastSerial),
+    };
+  }
+
+  async addFile(input: AddFileInput): Promise<AddFileResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute((trx) => applyUpload(trx, input, new Date().toISOString()));
+      } catch (err) {
+        if (err instanceof PyedgeError || !this.isConflict(err)) throw err;
+        if (attempt >= MAX_UPLOAD_ATTEMPTS) {
+          throw new PyedgeError(
+            'PYEDGE_UPLOAD_IN_PROGRESS',
+            `Other uploads to project '${input.projectName}' kept changing it at the same time; try again.`,
+            { project: input.projectName, filename: input.file.filename, attempts: attempt },
+            { cause: err },
+          );
+        }
+      }
+    }
+  }
+}

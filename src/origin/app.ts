@@ -1,0 +1,66 @@
+/** Builds the origin's HTTP application. Never listens: server.ts does, tests call inject(). */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.js';
+import type { BlobStore } from '../blobstore/blob-store.js';
+import type { OriginConfig } from './origin-config.js';
+import { handleError } from './http-errors.js';
+import { PageCache } from './page-cache.js';
+import { UploadService } from './upload/upload-service.js';
+import { legacyRoutes } from './routes/legacy.js';
+import { simpleRoutes } from './routes/simple.js';
+import { packageRoutes } from './routes/packages.js';
+import { healthRoutes } from './routes/health.js';
+
+export interface OriginDeps {
+  readonly db: Database;
+  readonly blobs: BlobStore;
+  readonly config: OriginConfig;
+  readonly logger: Logger;
+  /** Where uploads are spooled while they are checked. */
+  readonly spoolDir: string;
+}
+
+/** What route plugins share. */
+export interface OriginContext extends OriginDeps {
+  readonly pages: PageCache;
+  readonly uploads: UploadService;
+}
+
+export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: OriginContext } {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 300, ignoreDuplicateSlashes: false },
+  });
+  const context: OriginContext = {
+    ...deps,
+    pages: new PageCache(deps.db),
+    uploads: new UploadService(deps.db, deps.blobs, deps.logger.child({ component: 'upload' })),
+  };
+
+  // Uploads are multipart bodies streamed by the route itself, never buffered by a parser.
+  app.addContentTypeParser('multipart/form-data', (_req, _payload, done) => done(null, undefined));
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .code(404)
+      .type('text/plain; charset=utf-8')
+      .send(`404 Not Found: ${request.url.length > 200 ? request.url.slice(0, 200) + '…' : request.url}\n`);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request',
+    );
+    done();
+  });
+
+  void app.register(healthRoutes, { context });
+  void app.register(legacyRoutes, { context });
+  void app.register(simpleRoutes, { context });
+  void app.register(packageRoutes, { context });
+  return { app, context };
+}

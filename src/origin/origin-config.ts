@@ -1,0 +1,79 @@
+/** Configuration of the origin server: defaults in one place, validated, then frozen. */
+import { join, resolve } from 'node:path';
+import { parseHttpUrl, parseLogLevel, parsePort, parseSize, parseDuration, type LogLevel } from '../core/config.js';
+import { PyedgeError } from '../core/errors.js';
+
+export interface OriginConfig {
+  /** Folder for the embedded database, blobs and temporary upload files. */
+  readonly dataDir: string;
+  /** `sqlite:PATH` or `postgres://…`. */
+  readonly db: string;
+  /** A folder or `s3://BUCKET/PREFIX`. */
+  readonly blobs: string;
+  readonly host: string;
+  readonly port: number;
+  /** The URL users reach the origin at (printed, and used for absolute links); derived when not given. */
+  readonly publicUrl: string | null;
+  /** Largest accepted upload, in bytes. */
+  readonly maxUploadSize: number;
+  /** Cache-Control max-age of Simple pages, in seconds. */
+  readonly pageMaxAge: number;
+  /** How long SIGTERM waits for in-flight requests, in milliseconds. */
+  readonly shutdownGrace: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Options as the CLI or a caller gives them: strings, all optional but `data`. */
+export interface OriginOptions {
+  readonly data?: string | undefined;
+  readonly db?: string | undefined;
+  readonly blobs?: string | undefined;
+  readonly host?: string | undefined;
+  readonly port?: string | number | undefined;
+  readonly publicUrl?: string | undefined;
+  readonly maxUploadSize?: string | undefined;
+  readonly pageMaxAge?: string | undefined;
+  readonly shutdownGrace?: string | undefined;
+  readonly logLevel?: string | undefined;
+}
+
+export const ORIGIN_DEFAULTS = {
+  host: '127.0.0.1',
+  port: '8080',
+  maxUploadSize: '100MB',
+  pageMaxAge: '60s',
+  shutdownGrace: '30s',
+  logLevel: 'info',
+} as const;
+
+/** Validate options (naming the bad one) and fill in defaults. */
+export function resolveOriginConfig(options: OriginOptions): OriginConfig {
+  if (!options.data) {
+    throw new PyedgeError('PYEDGE_CONFIG', 'Missing --data DIR (or PYEDGE_DATA): the folder where the index keeps its data.', {
+      key: 'data',
+    });
+  }
+  const dataDir = resolve(options.data);
+  const db = options.db ?? `sqlite:${join(dataDir, 'index.db')}`;
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(db)) {
+    throw new PyedgeError('PYEDGE_CONFIG', `Invalid value for --db: '${db}'. Expected sqlite:PATH or postgres://USER@HOST:PORT/DB.`, {
+      key: 'db',
+    });
+  }
+  const config: OriginConfig = {
+    dataDir,
+    db,
+    blobs: options.blobs ?? join(dataDir, 'blobs'),
+    host: options.host ?? ORIGIN_DEFAULTS.host,
+    port: parsePort('--port', String(options.port ?? ORIGIN_DEFAULTS.port)),
+    publicUrl: options.publicUrl ? parseHttpUrl('--public-url', options.publicUrl) : null,
+    maxUploadSize: parseSize('--max-upload-size', options.maxUploadSize ?? ORIGIN_DEFAULTS.maxUploadSize),
+    pageMaxAge: Math.round(parseDuration('--page-max-age', options.pageMaxAge ?? ORIGIN_DEFAULTS.pageMaxAge) / 1000),
+    shutdownGrace: parseDuration('--shutdown-grace', options.shutdownGrace ?? ORIGIN_DEFAULTS.shutdownGrace),
+    logLevel: parseLogLevel('--log-level', options.logLevel ?? ORIGIN_DEFAULTS.logLevel),
+  };
+  if (config.maxUploadSize < 1) {
+    throw new PyedgeError('PYEDGE_CONFIG', 'Invalid value for --max-upload-size: it must be at least 1 byte.', { key: 'maxUploadSize' });
+  }
+  return Object.freeze(config);
+}

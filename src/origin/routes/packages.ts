@@ -1,0 +1,55 @@
+/** `/packages/…`: distribution files and their PEP 658 metadata, with ETag and Range. */
+import type { FastifyPluginAsync } from 'fastify';
+import type { OriginContext } from '../app.js';
+import { PyedgeError } from '../../core/errors.js';
+import { parseRange } from '../../core/http-range.js';
+
+const PACKAGE_KEY = /^packages\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{60}\/[A-Za-z0-9._+!-]+$/;
+
+export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
+  const { blobs } = context;
+
+  app.get<{ Params: { '*': string } }>('/packages/*', async (request, reply) => {
+    let key: string;
+    try {
+      key = `packages/${decodeURIComponent(request.params['*'])}`;
+    } catch {
+      key = '';
+    }
+    if (!PACKAGE_KEY.test(key) || key.includes('..')) {
+      throw new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key: key.slice(0, 300) });
+    }
+    const b2 = key.split('/').slice(1, 4).join('');
+    const etag = key.endsWith('.metadata') ? `"${b2}-metadata"` : `"${b2}"`;
+    const info = await blobs.head(key).catch((err: unknown) => {
+      if (err instanceof PyedgeError && err.code === 'PYEDGE_BLOB_NOT_FOUND') {
+        throw new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key });
+      }
+      throw err;
+    });
+    void reply
+      .header('etag', etag)
+      .header('last-modified', info.lastModified.toUTCString())
+      .header('cache-control', 'max-age=31536000, public, immutable')
+      .header('accept-ranges', 'bytes')
+      .type('application/octet-stream');
+    const inm = request.headers['if-none-match'];
+    if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+      return reply.code(304).send();
+    }
+    const ifRange = request.headers['if-range'];
+    const range = ifRange && ifRange !== etag ? null : parseRange(request.headers.range, info.size);
+    if (range === 'unsatisfiable') {
+      void reply.header('content-range', `bytes */${info.size}`);
+      throw new PyedgeError('PYEDGE_RANGE_NOT_SATISFIABLE', `Range Not Satisfiable: the file has ${info.size} bytes.`);
+    }
+    if (request.method === 'HEAD') {
+      return reply.header('content-length', String(info.size)).send();
+    }
+    const blob = await blobs.get(key, range ? { range } : {});
+    if (range) {
+      void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${info.size}`);
+    }
+    return reply.header('content-length', String(blob.contentLength)).send(blob.body);
+  });
+};

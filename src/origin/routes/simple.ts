@@ -1,0 +1,70 @@
+/** The Simple API (PEP 503 HTML, PEP 691 JSON), negotiated, cached by serial. */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { OriginContext } from '../app.js';
+import type { RenderedPage } from '../page-cache.js';
+import { normalizeName } from '../../core/names.js';
+import { PyedgeError } from '../../core/errors.js';
+import { contentTypeOf, negotiateSimpleFormat } from '../../render/index.js';
+
+const ACCEPTABLE =
+  'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html or text/html (PEP 691); or use ?format=';
+
+function queryString(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? '' : url.slice(q);
+}
+
+function formatParam(request: FastifyRequest): string | undefined {
+  const q = request.query as Record<string, unknown> | undefined;
+  const f = q?.format;
+  return typeof f === 'string' ? f : undefined;
+}
+
+export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
+  const { pages, config } = context;
+  const cacheControl = `max-age=${config.pageMaxAge}, public`;
+
+  const send = (request: FastifyRequest, reply: FastifyReply, page: RenderedPage): Buffer | undefined => {
+    const format = negotiateSimpleFormat(request.headers.accept, formatParam(request));
+    if (format === null) {
+      throw new PyedgeError('PYEDGE_NOT_ACCEPTABLE', `Not Acceptable: this index serves ${ACCEPTABLE}.`, {
+        accept: request.headers.accept,
+      });
+    }
+    const json = format === 'json';
+    const etag = json ? page.jsonEtag : page.htmlEtag;
+    void reply
+      .header('content-type', contentTypeOf(format))
+      .header('etag', etag)
+      .header('vary', 'Accept')
+      .header('cache-control', cacheControl)
+      .header('x-pypi-last-serial', String(page.serial));
+    const inm = request.headers['if-none-match'];
+    if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+      void reply.code(304);
+      return undefined;
+    }
+    return json ? page.json : page.html;
+  };
+
+  app.get('/simple', async (request, reply) => reply.redirect(`/simple/${queryString(request.url)}`, 301));
+
+  app.get('/simple/', async (request, reply) => send(request, reply, await pages.root()));
+
+  const project = async (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply, slash: boolean) => {
+    const name = request.params.name;
+    const normalized = normalizeName(name);
+    if (!slash || name !== normalized) {
+      return reply.redirect(`/simple/${encodeURIComponent(normalized)}/${queryString(request.url)}`, 301);
+    }
+    const page = await pages.project(normalized);
+    if (!page) {
+      throw new PyedgeError('PYEDGE_NOT_FOUND', `Not Found: there is no project named '${normalized}' on this index.`, {
+        project: normalized,
+      });
+    }
+    return send(request, reply, page);
+  };
+  app.get<{ Params: { name: string } }>('/simple/:name/', (request, reply) => project(request, reply, true));
+  app.get<{ Params: { name: string } }>('/simple/:name', (request, reply) => project(request, reply, false));
+};

@@ -1,0 +1,61 @@
+/** Starts the origin: opens the database and blob store, migrates, listens. */
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createDatabase } from '../db/create-database.js';
+import { createBlobStore } from '../blobstore/create-blob-store.js';
+import { buildApp } from './app.js';
+import type { OriginConfig } from './origin-config.js';
+
+export interface RunningOrigin {
+  /** The URL the origin answers at (the public URL when configured). */
+  readonly url: string;
+  /** The address it listens on. */
+  readonly listenUrl: string;
+  /** Stop accepting, finish in-flight requests (at most the grace period), close stores. */
+  close(): Promise<void>;
+}
+
+/** How often the page cache looks for writes made by other processes. */
+const SYNC_INTERVAL_MS = 500;
+
+export async function startOrigin(config: OriginConfig, logger: Logger): Promise<RunningOrigin> {
+  await mkdir(config.dataDir, { recursive: true });
+  const spoolDir = join(config.dataDir, 'tmp');
+  await mkdir(spoolDir, { recursive: true });
+  // Spool files left by a crash belong to uploads that never answered 200.
+  for (const f of await readdir(spoolDir)) if (f.endsWith('.part')) await rm(join(spoolDir, f), { force: true });
+
+  const db = createDatabase(config.db);
+  await db.migrate();
+  const blobs = createBlobStore(config.blobs);
+  const { app, context } = buildApp({ db, blobs, config, logger, spoolDir });
+  await context.pages.sync();
+  const timer = setInterval(() => {
+    context.pages.sync().catch((err: unknown) => logger.warn({ err }, 'page cache sync failed'));
+  }, SYNC_INTERVAL_MS);
+  timer.unref();
+
+  const address = await app.listen({ host: config.host, port: config.port });
+  const listenUrl = address;
+  const url = config.publicUrl ?? listenUrl;
+  logger.info({ url, listen: listenUrl, db: db.dialect, blobs: blobs.description }, 'origin listening');
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      clearInterval(timer);
+      const grace = setTimeout(() => {
+        logger.warn({ graceMs: config.shutdownGrace }, 'in-flight requests did not finish in time; closing anyway');
+        app.server.closeAllConnections();
+      }, config.shutdownGrace);
+      grace.unref();
+      await app.close();
+      clearTimeout(grace);
+      await Promise.allSettled([db.close(), blobs.close()]);
+      logger.info('origin stopped');
+    })();
+    return closing;
+  };
+  return { url, listenUrl, close };
+}
