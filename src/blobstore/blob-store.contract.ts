@@ -257,7 +257,8 @@ export function runBlobStoreContract(label: string, make: () => Promise<Contract
         const endless = Readable.from(
           (async function* () {
             yield randomBytes(64 * 1024);
-            await sleep(60_000);
+            // Deaf to the abort, like a stuck client; unref'd so it cannot hold the test process open.
+            await sleep(60_000, undefined, { ref: false });
           })(),
         );
         setTimeout(() => stalled.abort(), 100);

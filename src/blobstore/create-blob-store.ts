@@ -36,7 +36,7 @@ export function createBlobStore(url: string, s3: S3Overrides = {}): BlobStore {
       return new S3BlobStore({ ...s3, bucket, prefix });
     } catch (err) {
       if (err instanceof PyedgeError && err.code === 'PYEDGE_BAD_REQUEST') {
-        throw new PyedgeError('PYEDGE_CONFIG', `invalid S3 URL ${JSON.stringify(url)}: ${err.message}`, { url }, { cause: err });
+        throw new PyedgeError('PYEDGE_CONFIG', `invalid S3 URL ${JSON.stringify(url)}: expected s3://BUCKET/PREFIX with a valid prefix (${err.message})`, { url }, { cause: err });
       }
       throw err;
     }

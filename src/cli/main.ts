@@ -1,7 +1,6 @@
 /** The `pyedge` command. */
 import { Command, CommanderError } from 'commander';
 import { isPyedgeError } from '../core/errors.js';
-import { withEnvOptions } from './env-options.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
 
@@ -10,7 +9,6 @@ const program = new Command('pyedge')
   .version('0.1.0')
   .addCommand(serveCommand())
   .addCommand(tokenCommand());
-withEnvOptions(program);
 program.exitOverride();
 
 try {

@@ -1,5 +1,6 @@
 /** `pyedge serve`: run the origin. */
 import { Command } from 'commander';
+import { envOption } from './env-options.js';
 import { resolveOriginConfig, ORIGIN_DEFAULTS, type OriginOptions } from '../origin/origin-config.js';
 import { startOrigin } from '../origin/server.js';
 import { createLogger } from './logger.js';
@@ -8,16 +9,16 @@ import { onShutdown } from './shutdown.js';
 export function serveCommand(): Command {
   return new Command('serve')
     .description('run the origin: uploads (twine), the Simple API (pip) and package files')
-    .option('--data <dir>', 'folder for the embedded database, blobs and temporary files')
-    .option('--db <url>', 'database: sqlite:PATH (default: inside --data) or postgres://…')
-    .option('--blobs <url>', 'package files: a folder (default: inside --data) or s3://BUCKET/PREFIX')
-    .option('--host <host>', 'address to listen on', ORIGIN_DEFAULTS.host)
-    .option('--port <port>', 'port to listen on (0 picks a free one)', ORIGIN_DEFAULTS.port)
-    .option('--public-url <url>', 'URL users reach this server at')
-    .option('--max-upload-size <size>', 'largest accepted upload', ORIGIN_DEFAULTS.maxUploadSize)
-    .option('--page-max-age <duration>', 'Cache-Control max-age of Simple pages', ORIGIN_DEFAULTS.pageMaxAge)
-    .option('--shutdown-grace <duration>', 'how long SIGTERM waits for in-flight uploads', ORIGIN_DEFAULTS.shutdownGrace)
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', ORIGIN_DEFAULTS.logLevel)
+    .addOption(envOption('--data <dir>', 'folder for the embedded database, blobs and temporary files'))
+    .addOption(envOption('--db <url>', 'database: sqlite:PATH (default: inside --data) or postgres://…'))
+    .addOption(envOption('--blobs <url>', 'package files: a folder (default: inside --data) or s3://BUCKET/PREFIX'))
+    .addOption(envOption('--host <host>', 'address to listen on', ORIGIN_DEFAULTS.host))
+    .addOption(envOption('--port <port>', 'port to listen on (0 picks a free one)', ORIGIN_DEFAULTS.port))
+    .addOption(envOption('--public-url <url>', 'URL users reach this server at'))
+    .addOption(envOption('--max-upload-size <size>', 'largest accepted upload', ORIGIN_DEFAULTS.maxUploadSize))
+    .addOption(envOption('--page-max-age <duration>', 'Cache-Control max-age of Simple pages', ORIGIN_DEFAULTS.pageMaxAge))
+    .addOption(envOption('--shutdown-grace <duration>', 'how long SIGTERM waits for in-flight uploads', ORIGIN_DEFAULTS.shutdownGrace))
+    .addOption(envOption('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', ORIGIN_DEFAULTS.logLevel))
     .action(async (options: OriginOptions) => {
       const config = resolveOriginConfig(options);
       const logger = createLogger(config.logLevel, 'origin');

@@ -1,5 +1,6 @@
 /** `pyedge token create`: issue an API token for twine. */
 import { Command } from 'commander';
+import { envOption } from './env-options.js';
 import { resolveOriginConfig, type OriginOptions } from '../origin/origin-config.js';
 import { createDatabase } from '../db/create-database.js';
 import { issueToken } from '../origin/tokens.js';
@@ -18,10 +19,10 @@ export function tokenCommand(): Command {
   token
     .command('create')
     .description('print a new API token for twine (the user is created if new)')
-    .requiredOption('--user <name>', 'user the token uploads as')
-    .option('--project <name>', 'limit the token to one project')
-    .option('--data <dir>', 'the origin\'s data folder')
-    .option('--db <url>', 'database: sqlite:PATH (default: inside --data) or postgres://…')
+    .addOption(envOption('--user <name>', 'user the token uploads as').makeOptionMandatory())
+    .addOption(envOption('--project <name>', 'limit the token to one project'))
+    .addOption(envOption('--data <dir>', 'the origin\'s data folder'))
+    .addOption(envOption('--db <url>', 'database: sqlite:PATH (default: inside --data) or postgres://…'))
     .action(async (options: TokenCreateOptions) => {
       if (!USERNAME.test(options.user)) {
         throw new PyedgeError('PYEDGE_CONFIG', `Invalid --user '${options.user}': use letters, digits, '.', '_' or '-' (at most 50).`);

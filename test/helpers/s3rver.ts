@@ -79,6 +79,8 @@ export async function startS3rver(bucket = 'test'): Promise<RunningS3rver> {
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = once(child, 'exit');
+        // Unref'd at start; without this the process could end before the exit event and skip the cleanup.
+        child.ref();
         child.kill();
         await exited;
       }

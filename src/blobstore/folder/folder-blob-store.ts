@@ -13,6 +13,7 @@ import { BlobNotFoundError, PyedgeError } from '../../core/errors.js';
 import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, OpOptions, PutOptions } from '../blob-store.js';
 import { assertValidKey, assertValidPrefix, assertValidRange, rangeNotSatisfiable } from '../blob-keys.js';
 import { DurableDirs, errorCode, fsyncDir } from './durable-dirs.js';
+import { copyStream, syncFile, writeAll } from './file-writes.js';
 
 /** Temp files live inside the root so that the final rename never crosses filesystems. */
 const TMP_DIR = '.tmp';
@@ -46,10 +47,7 @@ export class FolderBlobStore implements BlobStore {
         if (body instanceof Uint8Array) {
           await writeAll(fh, body);
         } else {
-          if (signal) addAbortSignal(signal, body);
-          for await (const chunk of body as AsyncIterable<unknown>) {
-            await writeAll(fh, toBytes(chunk));
-          }
+          await copyStream(body, fh, signal);
         }
         signal?.throwIfAborted();
         // fdatasync flushes the data and the size, all a reader needs.
@@ -252,29 +250,6 @@ export class FolderBlobStore implements BlobStore {
     }
     await fsyncDir(dir);
   }
-}
-
-async function syncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.byteLength) {
-    const { bytesWritten } = await fh.write(bytes, offset, bytes.byteLength - offset);
-    offset += bytesWritten;
-  }
-}
-
-function toBytes(chunk: unknown): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (typeof chunk === 'string') return Buffer.from(chunk);
-  throw new PyedgeError('PYEDGE_BAD_REQUEST', 'a blob body stream must yield bytes or strings');
 }
 
 /** Maps "missing" to BlobNotFoundError and passes domain errors and aborts through. */

@@ -1,4 +1,5 @@
 /** `/packages/…`: distribution files and their PEP 658 metadata, with ETag and Range. */
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import type { OriginContext } from '../app.js';
 import { PyedgeError } from '../../core/errors.js';
@@ -44,7 +45,8 @@ export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
       throw new PyedgeError('PYEDGE_RANGE_NOT_SATISFIABLE', `Range Not Satisfiable: the file has ${info.size} bytes.`);
     }
     if (request.method === 'HEAD') {
-      return reply.header('content-length', String(info.size)).send();
+      // An empty stream keeps the Content-Length set here (fastify's HEAD handling zeroes it for no payload).
+      return reply.header('content-length', String(info.size)).send(Readable.from([]));
     }
     const blob = await blobs.get(key, range ? { range } : {});
     if (range) {

@@ -40,6 +40,8 @@ export interface Service {
   /** SIGTERM and wait for exit (SIGKILL after `graceMs`); resolves to the exit code. */
   stop(graceMs?: number): Promise<number | null>;
   kill(): Promise<void>;
+  /** Resolves to the exit code once the process has exited by itself. */
+  exited(): Promise<number | null>;
 }
 
 /**
@@ -90,6 +92,7 @@ export async function startPyedge(
       clearTimeout(timer);
       return code;
     },
+    exited: () => exited,
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGKILL');

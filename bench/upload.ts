@@ -1,0 +1,205 @@
+/**
+ * Upload throughput of the origin: ~10 KB wheels sent as twine sends them, by
+ * 16 keep-alive clients, against SQLite and PostgreSQL (each on a fresh data
+ * folder), and against a trivial node http server that only drains the body
+ * (the in-run reference). Run after a build: `node dist/bench/upload.js [--help]`.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createTestPostgres, type TestPostgres } from '../test/helpers/postgres.js';
+import { summarizeProfile } from './lib/cpu-profile.js';
+import { runLoad, type LoadRequest, type LoadResult } from './lib/load.js';
+import { createToken, startOrigin, startService, stopAll, REPO_ROOT, type Service } from './lib/processes.js';
+import { fixed, markdownTable, median } from './lib/stats.js';
+import { buildBenchWheel, uploadRequest, type UploadRequest } from './lib/wheels.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    count: { type: 'string', default: '3000' },
+    warmup: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '16' },
+    size: { type: 'string', default: '10240' },
+    projects: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '1' },
+    backends: { type: 'string', default: 'sqlite,postgres' },
+    'cpu-prof': { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (opts.help) {
+  process.stdout.write(
+    'node dist/bench/upload.js [--count 3000] [--warmup 200] [--concurrency 16] [--size 10240] [--projects 50]\n' +
+      '                          [--rounds 1] [--backends sqlite,postgres] [--cpu-prof DIR]\n',
+  );
+  process.exit(0);
+}
+
+const count = Number(opts.count);
+const warmup = Number(opts.warmup);
+const concurrency = Number(opts.concurrency);
+const size = Number(opts.size);
+const projects = Number(opts.projects);
+const rounds = Number(opts.rounds);
+const backends = opts.backends.split(',').filter(Boolean);
+for (const b of backends) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`unknown backend '${b}' (sqlite, postgres)`);
+
+type Target = 'sink' | 'sqlite' | 'postgres';
+
+interface Run {
+  readonly target: Target;
+  readonly result: LoadResult;
+  readonly stored: number | null;
+}
+
+function requestsFor(uploads: readonly UploadRequest[], token: string): LoadRequest[] {
+  const authorization = 'Basic ' + Buffer.from(`__token__:${token}`).toString('base64');
+  return uploads.map((u) => ({
+    method: 'POST',
+    path: '/legacy/',
+    headers: { 'content-type': u.contentType, authorization, 'user-agent': 'pyedge-bench (twine-shaped)' },
+    body: u.body,
+  }));
+}
+
+/** How many files the origin lists across the benchmark's projects (checks that every 200 really stored one). */
+async function countStoredFiles(url: string): Promise<number> {
+  let files = 0;
+  for (let p = 0; p < projects; p++) {
+    const res = await fetch(`${url}/simple/bench-pkg-${p}/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } });
+    if (res.status === 404) continue;
+    const page = (await res.json()) as { files: unknown[] };
+    files += page.files.length;
+  }
+  return files;
+}
+
+/** The server settings that make a PostgreSQL commit durable before it returns. */
+async function postgresDurability(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const out: string[] = [];
+    for (const setting of ['synchronous_commit', 'fsync', 'wal_sync_method']) {
+      const r = await client.query<Record<string, string>>(`SHOW ${setting}`);
+      out.push(`${setting}=${Object.values(r.rows[0] ?? {})[0]}`);
+    }
+    return out.join(', ');
+  } finally {
+    await client.end();
+  }
+}
+
+let postgresSettings: string | null = null;
+
+async function runSink(uploads: readonly UploadRequest[]): Promise<Run> {
+  const sink = await startService('sink', process.execPath, [join(REPO_ROOT, 'dist', 'bench', 'lib', 'sink-server.js')], {
+    ready: /sink listening on (\S+)/,
+  });
+  try {
+    const requests = requestsFor(uploads, 'pyedge-aaaaaaaaaaaaaaaa-' + 'a'.repeat(43));
+    await runLoad(sink.url, requests.slice(0, warmup), concurrency);
+    return { target: 'sink', result: await runLoad(sink.url, requests.slice(warmup), concurrency), stored: null };
+  } finally {
+    await sink.stop();
+  }
+}
+
+async function runOrigin(target: 'sqlite' | 'postgres', uploads: readonly UploadRequest[], round: number): Promise<Run> {
+  const data = await mkdtemp(join(tmpdir(), `pyedge-bench-${target}-`));
+  let pgDb: TestPostgres | null = null;
+  let origin: Service | null = null;
+  const profDir = opts['cpu-prof'] ? join(opts['cpu-prof'], `upload-${target}-round${round}`) : null;
+  try {
+    if (target === 'postgres') {
+      pgDb = await createTestPostgres();
+      postgresSettings ??= await postgresDurability(pgDb.url);
+    }
+    const db = pgDb?.url;
+    const token = await createToken(data, 'bench', db);
+    origin = await startOrigin(data, { db, nodeArgs: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [] });
+    const requests = requestsFor(uploads, token);
+    const warm = await runLoad(origin.url, requests.slice(0, warmup), concurrency);
+    if (warm.errors > 0) throw new Error(`${target}: ${warm.errors} warm-up uploads failed; first: ${warm.firstError}`);
+    const result = await runLoad(origin.url, requests.slice(warmup), concurrency);
+    const stored = await countStoredFiles(origin.url);
+    return { target, result, stored };
+  } finally {
+    await origin?.stop();
+    await pgDb?.drop();
+    await rm(data, { recursive: true, force: true });
+    if (profDir) {
+      for (const f of await readdir(profDir).catch(() => [] as string[])) {
+        if (f.endsWith('.cpuprofile')) process.stderr.write(`\n${target} round ${round}: ${await summarizeProfile(join(profDir, f))}\n`);
+      }
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const total = warmup + count;
+  process.stderr.write(`building ${total} wheels of ~${size} bytes over ${projects} projects…\n`);
+  const uploads: UploadRequest[] = [];
+  let wheelBytes = 0;
+  for (let i = 0; i < total; i++) {
+    const wheel = buildBenchWheel(`bench-pkg-${i % projects}`, `1.0.${Math.floor(i / projects)}`, size);
+    wheelBytes += wheel.bytes.length;
+    uploads.push(uploadRequest(wheel));
+  }
+  const bodyBytes = uploads.reduce((n, u) => n + u.body.length, 0);
+
+  const runs: Run[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const target of ['sink', ...backends] as Target[]) {
+      process.stderr.write(`round ${round}: ${target}…\n`);
+      const run = target === 'sink' ? await runSink(uploads) : await runOrigin(target, uploads, round);
+      const r = run.result;
+      process.stderr.write(
+        `  ${fixed(r.perSecond)} uploads/s, p50 ${fixed(r.p50Ms, 1)} ms, p99 ${fixed(r.p99Ms, 1)} ms, errors ${r.errors}` +
+          (run.stored !== null ? `, files listed ${run.stored}/${total}` : '') +
+          (r.firstError ? ` (first error: ${r.firstError})` : '') +
+          '\n',
+      );
+      runs.push(run);
+    }
+  }
+
+  const of = (t: Target): Run[] => runs.filter((r) => r.target === t);
+  const sinkRate = median(of('sink').map((r) => r.result.perSecond));
+  const rows = (['sink', ...backends] as Target[]).map((t) => {
+    const rs = of(t);
+    const rate = median(rs.map((r) => r.result.perSecond));
+    const label = t === 'sink' ? 'node http, drain + 200 (reference)' : `pyedge origin, ${t === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`;
+    return [
+      label,
+      fixed(rate),
+      `${fixed(rate / sinkRate, 3)}×`,
+      fixed(median(rs.map((r) => r.result.p50Ms)), 1),
+      fixed(median(rs.map((r) => r.result.p99Ms)), 1),
+      String(rs.reduce((n, r) => n + r.result.errors, 0)),
+      t === 'sink' ? '–' : rs.map((r) => `${r.stored}/${total}`).join(', '),
+    ];
+  });
+  process.stdout.write(
+    `\nupload benchmark, ${new Date().toISOString().slice(0, 10)}, node ${process.version}: ` +
+      `${count} measured uploads after ${warmup} warm-up, ${concurrency} keep-alive clients, ` +
+      `wheels ${fixed(wheelBytes / total)} B (request body ${fixed(bodyBytes / total)} B), ${projects} projects, ` +
+      `${rounds} round(s), median of rounds` +
+      (postgresSettings ? `; PostgreSQL ${postgresSettings}` : '') +
+      '\n\n' +
+      markdownTable(['server', 'uploads/s', 'vs. reference', 'p50 ms', 'p99 ms', 'errors', 'files listed after'], rows) +
+      '\n',
+  );
+  const failed = runs.some((r) => r.result.errors > 0 || (r.stored !== null && r.stored !== total));
+  if (failed) process.exitCode = 1;
+}
+
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`upload benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => stopAll());
