@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createTestPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
+import { machineCpu, processCpu } from './lib/cpu-usage.js';
 import { runLoad, type LoadRequest, type LoadResult } from './lib/load.js';
 import { createToken, startOrigin, startService, stopAll, REPO_ROOT, type Service } from './lib/processes.js';
 import { fixed, markdownTable, median } from './lib/stats.js';
@@ -53,6 +54,33 @@ interface Run {
   readonly target: Target;
   readonly result: LoadResult;
   readonly stored: number | null;
+  /** CPU ms per upload of the server process (user, system) and of this client process, while measured. */
+  readonly serverUserMs: number;
+  readonly serverSystemMs: number;
+  readonly clientMs: number;
+  /** Share of both cores busy (any process, kernel included) while measured. */
+  readonly machineBusy: number;
+}
+
+/** Run the measured part, also recording CPU used by the server, this client and the machine. */
+async function measured(target: Target, server: Service, requests: readonly LoadRequest[], stored: () => Promise<number | null>): Promise<Run> {
+  const s0 = await processCpu(server.child.pid);
+  const m0 = await machineCpu();
+  const c0 = process.cpuUsage();
+  const result = await runLoad(server.url, requests, concurrency);
+  const c1 = process.cpuUsage(c0);
+  const s1 = await processCpu(server.child.pid);
+  const m1 = await machineCpu();
+  const n = requests.length;
+  return {
+    target,
+    result,
+    stored: await stored(),
+    serverUserMs: s0 && s1 ? (s1.userMs - s0.userMs) / n : NaN,
+    serverSystemMs: s0 && s1 ? (s1.systemMs - s0.systemMs) / n : NaN,
+    clientMs: (c1.user + c1.system) / 1000 / n,
+    machineBusy: m0 && m1 ? (m1.busy - m0.busy) / (m1.total - m0.total) : NaN,
+  };
 }
 
 function requestsFor(uploads: readonly UploadRequest[], token: string): LoadRequest[] {
@@ -102,7 +130,7 @@ async function runSink(uploads: readonly UploadRequest[]): Promise<Run> {
   try {
     const requests = requestsFor(uploads, 'pyedge-aaaaaaaaaaaaaaaa-' + 'a'.repeat(43));
     await runLoad(sink.url, requests.slice(0, warmup), concurrency);
-    return { target: 'sink', result: await runLoad(sink.url, requests.slice(warmup), concurrency), stored: null };
+    return await measured('sink', sink, requests.slice(warmup), async () => null);
   } finally {
     await sink.stop();
   }
@@ -124,9 +152,8 @@ async function runOrigin(target: 'sqlite' | 'postgres', uploads: readonly Upload
     const requests = requestsFor(uploads, token);
     const warm = await runLoad(origin.url, requests.slice(0, warmup), concurrency);
     if (warm.errors > 0) throw new Error(`${target}: ${warm.errors} warm-up uploads failed; first: ${warm.firstError}`);
-    const result = await runLoad(origin.url, requests.slice(warmup), concurrency);
-    const stored = await countStoredFiles(origin.url);
-    return { target, result, stored };
+    const url = origin.url;
+    return await measured(target, origin, requests.slice(warmup), () => countStoredFiles(url));
   } finally {
     await origin?.stop();
     await pgDb?.drop();
@@ -160,6 +187,8 @@ async function main(): Promise<void> {
       process.stderr.write(
         `  ${fixed(r.perSecond)} uploads/s, p50 ${fixed(r.p50Ms, 1)} ms, p99 ${fixed(r.p99Ms, 1)} ms, errors ${r.errors}` +
           (run.stored !== null ? `, files listed ${run.stored}/${total}` : '') +
+          `, server CPU ${fixed(run.serverUserMs, 2)} + ${fixed(run.serverSystemMs, 2)} ms/upload (user + sys), ` +
+          `client CPU ${fixed(run.clientMs, 2)} ms/upload, machine busy ${fixed(100 * run.machineBusy)} %` +
           (r.firstError ? ` (first error: ${r.firstError})` : '') +
           '\n',
       );
@@ -180,6 +209,9 @@ async function main(): Promise<void> {
       fixed(median(rs.map((r) => r.result.p50Ms)), 1),
       fixed(median(rs.map((r) => r.result.p99Ms)), 1),
       String(rs.reduce((n, r) => n + r.result.errors, 0)),
+      `${fixed(median(rs.map((r) => r.serverUserMs)), 2)} + ${fixed(median(rs.map((r) => r.serverSystemMs)), 2)}`,
+      fixed(median(rs.map((r) => r.clientMs)), 2),
+      `${fixed(100 * median(rs.map((r) => r.machineBusy)))} %`,
       t === 'sink' ? '–' : rs.map((r) => `${r.stored}/${total}`).join(', '),
     ];
   });
@@ -190,7 +222,21 @@ async function main(): Promise<void> {
       `${rounds} round(s), median of rounds` +
       (postgresSettings ? `; PostgreSQL ${postgresSettings}` : '') +
       '\n\n' +
-      markdownTable(['server', 'uploads/s', 'vs. reference', 'p50 ms', 'p99 ms', 'errors', 'files listed after'], rows) +
+      markdownTable(
+        [
+          'server',
+          'uploads/s',
+          'vs. reference',
+          'p50 ms',
+          'p99 ms',
+          'errors',
+          'server CPU ms/upload (user + sys)',
+          'client CPU ms/upload',
+          'machine busy (2 cores)',
+          'files listed after',
+        ],
+        rows,
+      ) +
       '\n',
   );
   const failed = runs.some((r) => r.result.errors > 0 || (r.stored !== null && r.stored !== total));

@@ -18,6 +18,8 @@ export function serveCommand(): Command {
     .addOption(envOption('--max-upload-size <size>', 'largest accepted upload', ORIGIN_DEFAULTS.maxUploadSize))
     .addOption(envOption('--page-max-age <duration>', 'Cache-Control max-age of Simple pages', ORIGIN_DEFAULTS.pageMaxAge))
     .addOption(envOption('--shutdown-grace <duration>', 'how long SIGTERM waits for in-flight uploads', ORIGIN_DEFAULTS.shutdownGrace))
+    .addOption(envOption('--s3-force-path-style <bool>', 'S3: path-style URLs (endpoint/bucket/key)', ORIGIN_DEFAULTS.s3ForcePathStyle))
+    .addOption(envOption('--s3-checksums <mode>', 'S3: WHEN_REQUIRED or WHEN_SUPPORTED request checksums', ORIGIN_DEFAULTS.s3Checksums))
     .addOption(envOption('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', ORIGIN_DEFAULTS.logLevel))
     .action(async (options: OriginOptions) => {
       const config = resolveOriginConfig(options);

@@ -21,6 +21,15 @@ export interface OriginConfig {
   /** How long SIGTERM waits for in-flight requests, in milliseconds. */
   readonly shutdownGrace: number;
   readonly logLevel: LogLevel;
+  /** S3 settings a `s3://` URL cannot carry. */
+  readonly s3: S3Settings;
+}
+
+/** How to talk to an S3-compatible store; the rest comes from the usual AWS variables. */
+export interface S3Settings {
+  readonly forcePathStyle: boolean;
+  /** `WHEN_REQUIRED` suits s3rver, MinIO, Ceph and most stores; AWS also takes `WHEN_SUPPORTED`. */
+  readonly checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
 }
 
 /** Options as the CLI or a caller gives them: strings, all optional but `data`. */
@@ -35,6 +44,8 @@ export interface OriginOptions {
   readonly pageMaxAge?: string | undefined;
   readonly shutdownGrace?: string | undefined;
   readonly logLevel?: string | undefined;
+  readonly s3ForcePathStyle?: string | undefined;
+  readonly s3Checksums?: string | undefined;
 }
 
 export const ORIGIN_DEFAULTS = {
@@ -44,7 +55,26 @@ export const ORIGIN_DEFAULTS = {
   pageMaxAge: '60s',
   shutdownGrace: '30s',
   logLevel: 'info',
+  s3ForcePathStyle: 'true',
+  s3Checksums: 'WHEN_REQUIRED',
 } as const;
+
+/** Parse the S3 options shared by every command that can write to or read from a bucket. */
+export function resolveS3Settings(options: { s3ForcePathStyle?: string | undefined; s3Checksums?: string | undefined }): S3Settings {
+  const style = (options.s3ForcePathStyle ?? ORIGIN_DEFAULTS.s3ForcePathStyle).toLowerCase();
+  if (style !== 'true' && style !== 'false') {
+    throw new PyedgeError('PYEDGE_CONFIG', `Invalid value for --s3-force-path-style: '${style}'. Expected true or false.`, {
+      key: 's3ForcePathStyle',
+    });
+  }
+  const checksums = (options.s3Checksums ?? ORIGIN_DEFAULTS.s3Checksums).toUpperCase();
+  if (checksums !== 'WHEN_REQUIRED' && checksums !== 'WHEN_SUPPORTED') {
+    throw new PyedgeError('PYEDGE_CONFIG', `Invalid value for --s3-checksums: '${checksums}'. Expected WHEN_REQUIRED or WHEN_SUPPORTED.`, {
+      key: 's3Checksums',
+    });
+  }
+  return { forcePathStyle: style === 'true', checksums };
+}
 
 /** Validate options (naming the bad one) and fill in defaults. */
 export function resolveOriginConfig(options: OriginOptions): OriginConfig {
@@ -71,6 +101,7 @@ export function resolveOriginConfig(options: OriginOptions): OriginConfig {
     pageMaxAge: Math.round(parseDuration('--page-max-age', options.pageMaxAge ?? ORIGIN_DEFAULTS.pageMaxAge) / 1000),
     shutdownGrace: parseDuration('--shutdown-grace', options.shutdownGrace ?? ORIGIN_DEFAULTS.shutdownGrace),
     logLevel: parseLogLevel('--log-level', options.logLevel ?? ORIGIN_DEFAULTS.logLevel),
+    s3: resolveS3Settings(options),
   };
   if (config.maxUploadSize < 1) {
     throw new PyedgeError('PYEDGE_CONFIG', 'Invalid value for --max-upload-size: it must be at least 1 byte.', { key: 'maxUploadSize' });

@@ -28,7 +28,11 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
 
   const db = createDatabase(config.db);
   await db.migrate();
-  const blobs = createBlobStore(config.blobs);
+  const blobs = createBlobStore(config.blobs, {
+    forcePathStyle: config.s3.forcePathStyle,
+    requestChecksumCalculation: config.s3.checksums,
+    responseChecksumValidation: config.s3.checksums,
+  });
   const { app, context } = buildApp({ db, blobs, config, logger, spoolDir });
   await context.pages.sync();
   const timer = setInterval(() => {

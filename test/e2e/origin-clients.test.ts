@@ -115,7 +115,7 @@ for (const backend of BACKENDS) {
       assert.match(r.stdout + r.stderr, /Installing build dependencies/);
     });
 
-    test('a Metadata-Version 2.4 wheel uploaded like a current twine installs with pip', async () => {
+    test('Metadata-Version 2.4 and 2.5 wheels uploaded like a current twine install with pip', async () => {
       const wheel = await buildWheel(work, {
         name: 'modern-meta',
         version: '0.3',
@@ -142,6 +142,23 @@ for (const backend of BACKENDS) {
       const md = await fetch(new URL(`${file.url}.metadata`, `${origin.url}/simple/modern-meta/`)).then((res) => res.text());
       assert.match(md, /^Metadata-Version: 2\.4$/m);
       assert.match(md, /^License-Expression: MIT OR Apache-2\.0$/m);
+
+      // Metadata-Version 2.5 (Import-Name) is taken too, and pip installs it.
+      const v25 = await buildWheel(work, {
+        name: 'modern-meta',
+        version: '0.4',
+        module: 'modern_meta',
+        value: 'modern-2.5',
+        metadataVersion: '2.5',
+        headers: ['License-Expression: MIT', 'Import-Name: modern_meta'],
+      });
+      const answer25 = await formUpload(origin.url, v25, { token, fields: { metadata_version: '2.5' } });
+      assert.equal(answer25.status, 200, answer25.body);
+      const venv25 = await makeVenv(work);
+      const r25 = await venv25.pip(['install', '--index-url', `${origin.url}/simple/`, 'modern-meta==0.4']);
+      assert.equal(r25.code, 0, `pip install failed:\n${r25.stdout}\n${r25.stderr}`);
+      const imp25 = await run(venv25.python, ['-c', 'import modern_meta; print(modern_meta.VALUE)']);
+      assert.equal(imp25.stdout.trim(), 'modern-2.5');
     });
   });
 }

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pyedge, startPyedge, type Service } from './helpers/processes.js';
@@ -167,6 +167,14 @@ describe('origin HTTP behaviour', () => {
     const md = await fetch(`${url}.metadata`);
     assert.equal(md.status, 200);
     assert.match(await md.text(), /^Name: Http_Demo$/m);
+  });
+
+  test('a blob no database row records (an upload that crashed before its commit) is not served', async () => {
+    const key = `packages/ab/cd/${'e'.repeat(60)}/orphan-1.0-py3-none-any.whl`;
+    await mkdir(join(work, 'data', 'blobs', key, '..'), { recursive: true });
+    await writeFile(join(work, 'data', 'blobs', key), 'orphan bytes');
+    const res = await fetch(`${origin.url}/${key}`);
+    assert.equal(res.status, 404);
   });
 
   test('unknown and malformed file paths are 404, never a file outside the store', async () => {

@@ -8,7 +8,8 @@ import { parseRange } from '../../core/http-range.js';
 const PACKAGE_KEY = /^packages\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{60}\/[A-Za-z0-9._+!-]+$/;
 
 export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
-  const { blobs } = context;
+  const { blobs, db } = context;
+  const notFound = (key: string): PyedgeError => new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key });
 
   app.get<{ Params: { '*': string } }>('/packages/*', async (request, reply) => {
     let key: string;
@@ -20,11 +21,15 @@ export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
     if (!PACKAGE_KEY.test(key) || key.includes('..')) {
       throw new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key: key.slice(0, 300) });
     }
+    // Only files the database records are served: a blob left by an upload that crashed
+    // before its commit, or a deleted file whose blob is not yet gone, is not reachable.
+    const isMetadata = key.endsWith('.metadata');
+    if (!(await db.isPathReferenced(isMetadata ? key.slice(0, -'.metadata'.length) : key))) throw notFound(key);
     const b2 = key.split('/').slice(1, 4).join('');
-    const etag = key.endsWith('.metadata') ? `"${b2}-metadata"` : `"${b2}"`;
+    const etag = isMetadata ? `"${b2}-metadata"` : `"${b2}"`;
     const info = await blobs.head(key).catch((err: unknown) => {
       if (err instanceof PyedgeError && err.code === 'PYEDGE_BLOB_NOT_FOUND') {
-        throw new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key });
+        throw notFound(key);
       }
       throw err;
     });
