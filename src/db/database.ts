@@ -6,6 +6,7 @@ import type {
   Project,
   ProjectListing,
   ProjectState,
+  ProjectStatus,
   ReleaseMetadata,
   Role,
   User,
@@ -49,6 +50,16 @@ export interface AddFileResult {
   readonly project: Project;
   readonly createdProject: boolean;
   readonly createdRelease: boolean;
+}
+
+/** Who made a change, for the changelog's `submitted_by` (null: an administrator at the command line). */
+export type Actor = string | null;
+
+/** A write that removed files: their blob keys, so the caller can delete the blobs after the commit. */
+export interface RemovalResult {
+  readonly serial: number;
+  /** Blob keys of removed files (their `.metadata` siblings are implied). */
+  readonly paths: readonly string[];
 }
 
 /** Row counts, for tests and status pages. */
@@ -106,4 +117,28 @@ export interface Database {
    * error nothing is written.
    */
   addFile(input: AddFileInput): Promise<AddFileResult>;
+
+  // Project management. Each write takes the next serial and writes one changelog
+  // entry in the same transaction; each throws PYEDGE_NOT_FOUND (naming what) when
+  // the project, release, file or user does not exist. Permission checks are the
+  // caller's (the database does not know who may do what).
+  /** PEP 592: mark a release yanked with an optional reason ('yank release'). */
+  yankRelease(normalizedName: string, version: string, reason: string | null, actor: Actor): Promise<number>;
+  /** Undo a yank ('unyank release'). */
+  unyankRelease(normalizedName: string, version: string, actor: Actor): Promise<number>;
+  /** Remove one file ('remove file'); its filename stays used forever. */
+  removeFile(normalizedName: string, filename: string, actor: Actor): Promise<RemovalResult>;
+  /** Remove a release and its files ('remove release'). */
+  removeRelease(normalizedName: string, version: string, actor: Actor): Promise<RemovalResult>;
+  /** Remove a project with its releases, files and roles ('remove project'). */
+  removeProject(normalizedName: string, actor: Actor): Promise<RemovalResult>;
+  /** Give a user a role on a project, replacing any other role ('add owner' with detail `Owner`/`Maintainer`). */
+  setRole(normalizedName: string, username: string, role: Role, actor: Actor): Promise<number>;
+  /** Take a user's role away ('remove owner'). Refuses (PYEDGE_FORBIDDEN) to remove the last Owner. */
+  removeRole(normalizedName: string, username: string, actor: Actor): Promise<number>;
+  listRoles(normalizedName: string): Promise<{ readonly username: string; readonly role: Role }[]>;
+  /** PEP 792 project status ('set status', detail = status). */
+  setProjectStatus(normalizedName: string, status: ProjectStatus, reason: string | null, actor: Actor): Promise<number>;
+  /** Record that new documentation was published ('docs upload'). */
+  recordDocsUpload(normalizedName: string, actor: Actor): Promise<number>;
 }

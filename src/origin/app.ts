@@ -6,6 +6,7 @@ import type { BlobStore } from '../blobstore/blob-store.js';
 import type { OriginConfig } from './origin-config.js';
 import { handleError } from './http-errors.js';
 import { PageCache } from './page-cache.js';
+import { ChangeHub } from './change-hub.js';
 import { UploadService } from './upload/upload-service.js';
 import { legacyRoutes } from './routes/legacy.js';
 import { simpleRoutes } from './routes/simple.js';
@@ -25,6 +26,12 @@ export interface OriginDeps {
 export interface OriginContext extends OriginDeps {
   readonly pages: PageCache;
   readonly uploads: UploadService;
+  readonly changes: ChangeHub;
+  /**
+   * Call after every write this process commits: drops the cached pages of the
+   * projects it touched and wakes change-feed clients.
+   */
+  committed(normalizedNames: readonly string[], serial: number): void;
 }
 
 export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: OriginContext } {
@@ -35,10 +42,17 @@ export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: Ori
     return503OnClosing: true,
     routerOptions: { maxParamLength: 300, ignoreDuplicateSlashes: false },
   });
+  const pages = new PageCache(deps.db);
+  const changes = new ChangeHub();
   const context: OriginContext = {
     ...deps,
-    pages: new PageCache(deps.db),
+    pages,
+    changes,
     uploads: new UploadService(deps.db, deps.blobs, deps.logger.child({ component: 'upload' })),
+    committed(normalizedNames, serial) {
+      pages.invalidate(normalizedNames);
+      changes.committed(serial);
+    },
   };
 
   // Uploads are multipart bodies streamed by the route itself, never buffered by a parser.

@@ -34,9 +34,14 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
     responseChecksumValidation: config.s3.checksums,
   });
   const { app, context } = buildApp({ db, blobs, config, logger, spoolDir });
-  await context.pages.sync();
+  // Writes by other processes (the CLI) reach the page cache and the change feed through this poll.
+  const catchUp = async (): Promise<void> => {
+    await context.pages.sync();
+    context.changes.committed(context.pages.lastSerial);
+  };
+  await catchUp();
   const timer = setInterval(() => {
-    context.pages.sync().catch((err: unknown) => logger.warn({ err }, 'page cache sync failed'));
+    catchUp().catch((err: unknown) => logger.warn({ err }, 'page cache sync failed'));
   }, SYNC_INTERVAL_MS);
   timer.unref();
 

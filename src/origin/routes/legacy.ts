@@ -5,7 +5,7 @@ import { authenticate } from '../tokens.js';
 import { drainRequest, readUploadForm } from '../upload/upload-form.js';
 
 export const legacyRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
-  const { config, db, uploads, pages } = context;
+  const { config, db, uploads } = context;
   // How much of a refused request we read (and drop) so the client sees our answer.
   const drainCap = config.maxUploadSize + 16 * 1024 * 1024;
 
@@ -14,7 +14,7 @@ export const legacyRoutes: FastifyPluginAsync<{ context: OriginContext }> = asyn
       const token = await authenticate(db, request.headers.authorization);
       const form = await readUploadForm(request.raw, { spoolDir: context.spoolDir, maxFileSize: config.maxUploadSize });
       const outcome = await uploads.upload(form, token);
-      pages.invalidate([outcome.project.normalizedName]);
+      context.committed([outcome.project.normalizedName], outcome.serial);
       request.log.info(
         { project: outcome.project.normalizedName, filename: outcome.filename, serial: outcome.serial, user: token.username },
         'upload accepted',
