@@ -106,6 +106,8 @@ export interface Database {
   lastSerial(): Promise<number>;
   /** Changes with serial > `since`, in serial order, at most `limit`. */
   changesSince(since: number, limit: number): Promise<Change[]>;
+  /** Changes submitted at or after an ISO 8601 time, in serial order, at most `limit` (XML-RPC `changelog`). */
+  changesSinceTime(sinceIso: string, limit: number): Promise<Change[]>;
   stats(): Promise<DatabaseStats>;
 
   // Writes

@@ -169,6 +169,17 @@ export abstract class KyselyDatabase implements Database {
     return rows.map(toChange);
   }
 
+  async changesSinceTime(sinceIso: string, limit: number): Promise<Change[]> {
+    const rows = await this.db
+      .selectFrom('changelog')
+      .selectAll()
+      .where('submitted_at', '>=', sinceIso)
+      .orderBy('serial')
+      .limit(Math.max(0, Math.floor(limit)))
+      .execute();
+    return rows.map(toChange);
+  }
+
   async stats(): Promise<DatabaseStats> {
     const row = await this.db
       .selectNoFrom((eb) => [

@@ -32,6 +32,10 @@ export interface OriginContext extends OriginDeps {
    * projects it touched and wakes change-feed clients.
    */
   committed(normalizedNames: readonly string[], serial: number): void;
+  /** The origin's public base URL without a trailing slash (`--public-url`, else the address it listens on). */
+  baseUrl(): string;
+  /** Set by the server once it listens, when no public URL is configured. */
+  setBaseUrl(url: string): void;
 }
 
 export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: OriginContext } {
@@ -44,6 +48,7 @@ export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: Ori
   });
   const pages = new PageCache(deps.db);
   const changes = new ChangeHub();
+  let base = deps.config.publicUrl ?? 'http://localhost';
   const context: OriginContext = {
     ...deps,
     pages,
@@ -52,6 +57,10 @@ export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: Ori
     committed(normalizedNames, serial) {
       pages.invalidate(normalizedNames);
       changes.committed(serial);
+    },
+    baseUrl: () => base,
+    setBaseUrl(url) {
+      if (!deps.config.publicUrl) base = url.replace(/\/+$/, '');
     },
   };
 

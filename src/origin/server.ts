@@ -47,6 +47,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
 
   const address = await app.listen({ host: config.host, port: config.port });
   const listenUrl = address;
+  context.setBaseUrl(listenUrl);
   const url = config.publicUrl ?? listenUrl;
   logger.info({ url, listen: listenUrl, db: db.dialect, blobs: blobs.description }, 'origin listening');
 
