@@ -3,12 +3,14 @@ import { Command, CommanderError } from 'commander';
 import { isPyedgeError } from '../core/errors.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
+import { keyCommand } from './key.js';
 
 const program = new Command('pyedge')
   .description('A Python package index that stays available when servers fail')
   .version('0.1.0')
   .addCommand(serveCommand())
-  .addCommand(tokenCommand());
+  .addCommand(tokenCommand())
+  .addCommand(keyCommand());
 program.exitOverride();
 
 try {

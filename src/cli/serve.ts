@@ -18,6 +18,8 @@ export function serveCommand(): Command {
     .addOption(envOption('--max-upload-size <size>', 'largest accepted upload', ORIGIN_DEFAULTS.maxUploadSize))
     .addOption(envOption('--page-max-age <duration>', 'Cache-Control max-age of Simple pages', ORIGIN_DEFAULTS.pageMaxAge))
     .addOption(envOption('--shutdown-grace <duration>', 'how long SIGTERM waits for in-flight uploads', ORIGIN_DEFAULTS.shutdownGrace))
+    .addOption(envOption('--key-file <path>', 'ed25519 key that signs pages (default: keys/server-key.pem in --data; created if missing)'))
+    .addOption(envOption('--feed-max-clients <n>', 'most change-feed clients waiting at once', ORIGIN_DEFAULTS.feedMaxClients))
     .addOption(envOption('--s3-force-path-style <bool>', 'S3: path-style URLs (endpoint/bucket/key)', ORIGIN_DEFAULTS.s3ForcePathStyle))
     .addOption(envOption('--s3-checksums <mode>', 'S3: WHEN_REQUIRED or WHEN_SUPPORTED request checksums', ORIGIN_DEFAULTS.s3Checksums))
     .addOption(envOption('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', ORIGIN_DEFAULTS.logLevel))

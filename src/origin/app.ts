@@ -7,11 +7,14 @@ import type { OriginConfig } from './origin-config.js';
 import { handleError } from './http-errors.js';
 import { PageCache } from './page-cache.js';
 import { ChangeHub } from './change-hub.js';
+import type { ServerKey } from '../signing/key-file.js';
+import { pep381Routes } from './routes/pep381.js';
 import { UploadService } from './upload/upload-service.js';
 import { legacyRoutes } from './routes/legacy.js';
 import { simpleRoutes } from './routes/simple.js';
 import { packageRoutes } from './routes/packages.js';
 import { healthRoutes } from './routes/health.js';
+import { changesRoutes } from './routes/changes.js';
 
 export interface OriginDeps {
   readonly db: Database;
@@ -20,6 +23,8 @@ export interface OriginDeps {
   readonly logger: Logger;
   /** Where uploads are spooled while they are checked. */
   readonly spoolDir: string;
+  /** Signs project pages (`/serversig/<name>`); its public half is `/serverkey`. */
+  readonly serverKey: ServerKey;
 }
 
 /** What route plugins share. */
@@ -85,5 +90,7 @@ export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: Ori
   void app.register(legacyRoutes, { context });
   void app.register(simpleRoutes, { context });
   void app.register(packageRoutes, { context });
+  void app.register(pep381Routes, { context });
+  void app.register(changesRoutes, { context, options: { maxWaiting: deps.config.feedMaxClients } });
   return { app, context };
 }

@@ -1,6 +1,6 @@
 /** Configuration of the origin server: defaults in one place, validated, then frozen. */
 import { join, resolve } from 'node:path';
-import { parseHttpUrl, parseLogLevel, parsePort, parseSize, parseDuration, type LogLevel } from '../core/config.js';
+import { parseHttpUrl, parseLogLevel, parsePort, parsePositiveInt, parseSize, parseDuration, type LogLevel } from '../core/config.js';
 import { PyedgeError } from '../core/errors.js';
 
 export interface OriginConfig {
@@ -21,6 +21,10 @@ export interface OriginConfig {
   /** How long SIGTERM waits for in-flight requests, in milliseconds. */
   readonly shutdownGrace: number;
   readonly logLevel: LogLevel;
+  /** The ed25519 key that signs project pages (created on first start when missing). */
+  readonly keyFile: string;
+  /** Most change-feed clients (long-poll and SSE) waiting at once. */
+  readonly feedMaxClients: number;
   /** S3 settings a `s3://` URL cannot carry. */
   readonly s3: S3Settings;
 }
@@ -44,6 +48,8 @@ export interface OriginOptions {
   readonly pageMaxAge?: string | undefined;
   readonly shutdownGrace?: string | undefined;
   readonly logLevel?: string | undefined;
+  readonly feedMaxClients?: string | undefined;
+  readonly keyFile?: string | undefined;
   readonly s3ForcePathStyle?: string | undefined;
   readonly s3Checksums?: string | undefined;
 }
@@ -55,6 +61,7 @@ export const ORIGIN_DEFAULTS = {
   pageMaxAge: '60s',
   shutdownGrace: '30s',
   logLevel: 'info',
+  feedMaxClients: '1000',
   s3ForcePathStyle: 'true',
   s3Checksums: 'WHEN_REQUIRED',
 } as const;
@@ -101,6 +108,8 @@ export function resolveOriginConfig(options: OriginOptions): OriginConfig {
     pageMaxAge: Math.round(parseDuration('--page-max-age', options.pageMaxAge ?? ORIGIN_DEFAULTS.pageMaxAge) / 1000),
     shutdownGrace: parseDuration('--shutdown-grace', options.shutdownGrace ?? ORIGIN_DEFAULTS.shutdownGrace),
     logLevel: parseLogLevel('--log-level', options.logLevel ?? ORIGIN_DEFAULTS.logLevel),
+    keyFile: options.keyFile ? resolve(options.keyFile) : join(dataDir, 'keys', 'server-key.pem'),
+    feedMaxClients: parsePositiveInt('--feed-max-clients', options.feedMaxClients ?? ORIGIN_DEFAULTS.feedMaxClients),
     s3: resolveS3Settings(options),
   };
   if (config.maxUploadSize < 1) {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createDatabase } from '../db/create-database.js';
 import { createBlobStore } from '../blobstore/create-blob-store.js';
 import { buildApp } from './app.js';
+import { loadServerKey } from '../signing/key-file.js';
 import type { OriginConfig } from './origin-config.js';
 
 export interface RunningOrigin {
@@ -33,7 +34,8 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
     requestChecksumCalculation: config.s3.checksums,
     responseChecksumValidation: config.s3.checksums,
   });
-  const { app, context } = buildApp({ db, blobs, config, logger, spoolDir });
+  const serverKey = await loadServerKey(config.keyFile, { create: true });
+  const { app, context } = buildApp({ db, blobs, config, logger, spoolDir, serverKey });
   // Writes by other processes (the CLI) reach the page cache and the change feed through this poll.
   const catchUp = async (): Promise<void> => {
     await context.pages.sync();
