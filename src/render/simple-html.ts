@@ -4,7 +4,8 @@
  */
 import type { ProjectListing, ProjectState } from '../core/model.js';
 import { escapeHtml } from './escape-html.js';
-import { SIMPLE_API_VERSION, projectHref, sortListings, toSimplePage, type SimpleFileView } from './simple-page.js';
+import { rootHtml } from './root-parts.js';
+import { SIMPLE_API_VERSION, sortListings, toSimplePage, type SimpleFileView } from './simple-page.js';
 
 function anchor(file: SimpleFileView): string {
   let attrs = ` href="${escapeHtml(`${file.url}#sha256=${file.sha256}`)}"`;
@@ -40,14 +41,5 @@ export function renderProjectHtml(state: ProjectState): string {
 
 /** The root page `/simple/`, one link per project, relative so the tree works under any prefix. */
 export function renderRootHtml(projects: readonly ProjectListing[]): string {
-  const links = sortListings(projects)
-    .map((p) => `    <a href="${escapeHtml(projectHref(p.normalizedName))}">${escapeHtml(p.name)}</a>\n`)
-    .join('');
-  return (
-    '<!DOCTYPE html>\n<html lang="en">\n  <head>\n' +
-    `    <meta name="pypi:repository-version" content="${SIMPLE_API_VERSION}">\n` +
-    '    <title>Simple index</title>\n  </head>\n  <body>\n' +
-    links +
-    '  </body>\n</html>\n'
-  );
+  return rootHtml.head() + sortListings(projects).map((p) => rootHtml.entry(p)).join('') + rootHtml.tail();
 }

@@ -6,6 +6,7 @@
  */
 import type { ProjectListing, ProjectState } from '../core/model.js';
 import { SIMPLE_API_VERSION, sortListings, toSimplePage, type SimpleFileView } from './simple-page.js';
+import { rootJson } from './root-parts.js';
 
 function fileJson(file: SimpleFileView): Record<string, unknown> {
   const out: Record<string, unknown> = {
@@ -41,8 +42,5 @@ export function renderProjectJson(state: ProjectState): string {
 
 /** The root page `/simple/` as JSON; each project carries its `_last-serial`, which bandersnatch 8 syncs from. */
 export function renderRootJson(projects: readonly ProjectListing[], lastSerial: number): string {
-  return JSON.stringify({
-    meta: { '_last-serial': lastSerial, 'api-version': SIMPLE_API_VERSION },
-    projects: sortListings(projects).map((p) => ({ '_last-serial': p.lastSerial, name: p.name })),
-  });
+  return rootJson.head(lastSerial) + sortListings(projects).map((p, i) => rootJson.entry(p, i === 0)).join('') + rootJson.tail();
 }
