@@ -41,6 +41,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
     await context.pages.sync();
     context.changes.committed(context.pages.lastSerial);
   };
+  await context.root.init();
   await catchUp();
   const timer = setInterval(() => {
     catchUp().catch((err: unknown) => logger.warn({ err }, 'page cache sync failed'));

@@ -4,7 +4,9 @@ import type { OriginContext } from '../app.js';
 import type { RenderedPage } from '../page-cache.js';
 import { normalizeName } from '../../core/names.js';
 import { PyedgeError } from '../../core/errors.js';
-import { contentTypeOf, negotiateSimpleFormat } from '../../render/index.js';
+import { contentTypeOf, negotiateSimpleFormat, type SimpleFormat } from '../../render/index.js';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 
 const ACCEPTABLE =
   'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html or text/html (PEP 691); or use ?format=';
@@ -20,17 +22,25 @@ function formatParam(request: FastifyRequest): string | undefined {
   return typeof f === 'string' ? f : undefined;
 }
 
+function negotiate(request: FastifyRequest): SimpleFormat {
+  const format = negotiateSimpleFormat(request.headers.accept, formatParam(request));
+  if (format === null) {
+    throw new PyedgeError('PYEDGE_NOT_ACCEPTABLE', `Not Acceptable: this index serves ${ACCEPTABLE}.`, { accept: request.headers.accept });
+  }
+  return format;
+}
+
+function notModified(request: FastifyRequest, etag: string): boolean {
+  const inm = request.headers['if-none-match'];
+  return !!inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*');
+}
+
 export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
   const { pages, config } = context;
   const cacheControl = `max-age=${config.pageMaxAge}, public`;
 
   const send = (request: FastifyRequest, reply: FastifyReply, page: RenderedPage): Buffer | undefined => {
-    const format = negotiateSimpleFormat(request.headers.accept, formatParam(request));
-    if (format === null) {
-      throw new PyedgeError('PYEDGE_NOT_ACCEPTABLE', `Not Acceptable: this index serves ${ACCEPTABLE}.`, {
-        accept: request.headers.accept,
-      });
-    }
+    const format = negotiate(request);
     const json = format === 'json';
     const etag = json ? page.jsonEtag : page.htmlEtag;
     void reply
@@ -39,8 +49,7 @@ export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = asyn
       .header('vary', 'Accept')
       .header('cache-control', cacheControl)
       .header('x-pypi-last-serial', String(page.serial));
-    const inm = request.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+    if (notModified(request, etag)) {
       void reply.code(304);
       return undefined;
     }
@@ -49,7 +58,23 @@ export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = asyn
 
   app.get('/simple', async (request, reply) => reply.redirect(`/simple/${queryString(request.url)}`, 301));
 
-  app.get('/simple/', async (request, reply) => send(request, reply, await pages.root()));
+  app.get('/simple/', async (request, reply) => {
+    const format = negotiate(request);
+    const root = await context.root.files();
+    const json = format === 'json';
+    const etag = json ? root.jsonEtag : root.htmlEtag;
+    void reply
+      .header('content-type', contentTypeOf(format))
+      .header('etag', etag)
+      .header('vary', 'Accept')
+      .header('cache-control', cacheControl)
+      .header('x-pypi-last-serial', String(root.serial));
+    if (notModified(request, etag)) return reply.code(304).send();
+    // Tens of MB at PyPI's size: streamed from the rendering on disk, never held in memory.
+    return reply
+      .header('content-length', String(json ? root.jsonSize : root.htmlSize))
+      .send(request.method === 'HEAD' ? Readable.from([]) : createReadStream(json ? root.jsonPath : root.htmlPath));
+  });
 
   const project = async (request: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply, slash: boolean) => {
     const name = request.params.name;
