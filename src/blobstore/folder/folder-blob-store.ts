@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, type Dirent } from 'node:fs';
-import { copyFile, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { BlobNotFoundError, PyedgeError } from '../../core/errors.js';
@@ -51,11 +52,17 @@ export class FolderBlobStore implements BlobStore {
         }
         signal?.throwIfAborted();
         // fdatasync flushes the data and the size, all a reader needs.
-        await fh.datasync();
+        if (options.durable !== false) await fh.datasync();
       } finally {
         await fh.close();
       }
-      await this.#moveIntoPlace(tmp, file);
+      if (options.durable === false) {
+        // Bulk load: no flushes now; sync() makes the whole store durable once at the end.
+        await mkdir(path.dirname(file), { recursive: true });
+        await rename(tmp, file);
+      } else {
+        await this.#moveIntoPlace(tmp, file);
+      }
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => undefined);
       throw storageError(err, key, 'write');
@@ -159,6 +166,13 @@ export class FolderBlobStore implements BlobStore {
     assertValidPrefix(prefix);
     const slash = prefix.lastIndexOf('/');
     yield* this.#walk(prefix.slice(0, slash + 1), prefix.slice(slash + 1), options.signal);
+  }
+
+  async sync(): Promise<void> {
+    // syncfs(2) on the store's filesystem: one call for everything written with durable: false.
+    await new Promise<void>((resolve, reject) => {
+      execFile('sync', ['-f', this.#root], (err) => (err ? reject(storageError(err, '', 'sync')) : resolve()));
+    });
   }
 
   async close(): Promise<void> {
