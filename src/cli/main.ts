@@ -3,14 +3,18 @@ import { Command, CommanderError } from 'commander';
 import { isPyedgeError } from '../core/errors.js';
 import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
+import { projectCommand } from './project.js';
 import { keyCommand } from './key.js';
+import { importNamesCommand } from './import-names.js';
 
 const program = new Command('pyedge')
   .description('A Python package index that stays available when servers fail')
   .version('0.1.0')
   .addCommand(serveCommand())
   .addCommand(tokenCommand())
-  .addCommand(keyCommand());
+  .addCommand(projectCommand())
+  .addCommand(keyCommand())
+  .addCommand(importNamesCommand());
 program.exitOverride();
 
 try {

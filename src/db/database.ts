@@ -12,6 +12,8 @@ import type {
   User,
 } from '../core/model.js';
 
+import type { ImportRecord, ImportResult } from './bulk-import.js';
+
 /** The facts of an uploaded file that the database records. */
 export interface NewFile {
   readonly filename: string;
@@ -99,6 +101,8 @@ export interface Database {
   getProjectState(normalizedName: string): Promise<ProjectState | undefined>;
   /** Every project with files or releases, ordered by normalized name. */
   listProjects(): Promise<ProjectListing[]>;
+  /** One page of listProjects: names after `after` (exclusive; '' for the start), at most `limit`. */
+  listProjectsAfter(after: string, limit: number): Promise<ProjectListing[]>;
   /** True when a file of this name exists or ever existed (PyPI never reuses filenames). */
   isFilenameUsed(filename: string): Promise<boolean>;
   /** True when some file row references this blob key. */
@@ -119,6 +123,12 @@ export interface Database {
    * error nothing is written.
    */
   addFile(input: AddFileInput): Promise<AddFileResult>;
+  /**
+   * Load many projects at once (each with one release and one file, owned by
+   * `owner`), with the changelog entries an upload would write. Projects that
+   * exist are skipped, so a repeated import is harmless.
+   */
+  importProjects(records: readonly ImportRecord[], owner: { readonly userId: number; readonly username: string }): Promise<ImportResult>;
 
   // Project management. Each write takes the next serial and writes one changelog
   // entry in the same transaction; each throws PYEDGE_NOT_FOUND (naming what) when

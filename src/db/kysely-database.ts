@@ -1,10 +1,12 @@
 /** The Database interface in kysely, shared by both engines; each engine supplies its dialect's few differences. */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { PyedgeError } from '../core/errors.js';
-import type { ApiToken, Change, Project, ProjectListing, ProjectState, Role, User } from '../core/model.js';
+import type { ApiToken, Change, Project, ProjectListing, ProjectState, ProjectStatus, Role, User } from '../core/model.js';
 import { compareVersions } from '../core/versions.js';
 import { applyUpload } from './add-file.js';
-import type { AddFileInput, AddFileResult, Database, DatabaseStats } from './database.js';
+import { importBatch, type ImportRecord, type ImportResult } from './bulk-import.js';
+import type { Actor, AddFileInput, AddFileResult, Database, DatabaseStats, RemovalResult } from './database.js';
+import * as manage from './manage-project.js';
 import { migrateToLatest } from './migrations/migrations.js';
 import { toChange, toProject, toProjectFile, toRelease } from './rows.js';
 import type { Schema } from './schema.js';
@@ -134,11 +136,19 @@ export abstract class KyselyDatabase implements Database {
   }
 
   async listProjects(): Promise<ProjectListing[]> {
+    return this.listProjectsAfter('', Number.MAX_SAFE_INTEGER);
+  }
+
+  async listProjectsAfter(after: string, limit: number): Promise<ProjectListing[]> {
     const rows = await this.db
       .selectFrom('projects as p')
       .select(['p.name', 'p.normalized_name', 'p.last_serial'])
+      .where('p.normalized_name', '>', after)
       .where(({ exists, selectFrom }) => exists(selectFrom('releases as r').select('r.id').whereRef('r.project_id', '=', 'p.id')))
+      // Warehouse hides quarantined projects from the index; their pages still answer.
+      .where('p.status', '!=', 'quarantined')
       .orderBy('p.normalized_name')
+      .limit(Math.max(0, Math.floor(Math.min(limit, Number.MAX_SAFE_INTEGER))))
       .execute();
     return rows.map((r) => ({ name: r.name, normalizedName: r.normalized_name, lastSerial: r.last_serial }));
   }
@@ -219,5 +229,54 @@ export abstract class KyselyDatabase implements Database {
         }
       }
     }
+  }
+
+  importProjects(records: readonly ImportRecord[], owner: { readonly userId: number; readonly username: string }): Promise<ImportResult> {
+    return this.db.transaction().execute((trx) => importBatch(trx, records, owner, new Date().toISOString()));
+  }
+
+  yankRelease(normalizedName: string, version: string, reason: string | null, actor: Actor): Promise<number> {
+    return this.manage((trx, now) => manage.yankRelease(trx, normalizedName, version, reason, actor, now));
+  }
+
+  unyankRelease(normalizedName: string, version: string, actor: Actor): Promise<number> {
+    return this.manage((trx, now) => manage.unyankRelease(trx, normalizedName, version, actor, now));
+  }
+
+  removeFile(normalizedName: string, filename: string, actor: Actor): Promise<RemovalResult> {
+    return this.manage((trx, now) => manage.removeFile(trx, normalizedName, filename, actor, now));
+  }
+
+  removeRelease(normalizedName: string, version: string, actor: Actor): Promise<RemovalResult> {
+    return this.manage((trx, now) => manage.removeRelease(trx, normalizedName, version, actor, now));
+  }
+
+  removeProject(normalizedName: string, actor: Actor): Promise<RemovalResult> {
+    return this.manage((trx, now) => manage.removeProject(trx, normalizedName, actor, now));
+  }
+
+  setRole(normalizedName: string, username: string, role: Role, actor: Actor): Promise<number> {
+    return this.manage((trx, now) => manage.setRole(trx, normalizedName, username, role, actor, now));
+  }
+
+  removeRole(normalizedName: string, username: string, actor: Actor): Promise<number> {
+    return this.manage((trx, now) => manage.removeRole(trx, normalizedName, username, actor, now));
+  }
+
+  listRoles(normalizedName: string): Promise<{ readonly username: string; readonly role: Role }[]> {
+    return this.snapshot((db) => manage.listRoles(db, normalizedName));
+  }
+
+  setProjectStatus(normalizedName: string, status: ProjectStatus, reason: string | null, actor: Actor): Promise<number> {
+    return this.manage((trx, now) => manage.setProjectStatus(trx, normalizedName, status, reason, actor, now));
+  }
+
+  recordDocsUpload(normalizedName: string, actor: Actor): Promise<number> {
+    return this.manage((trx, now) => manage.recordDocsUpload(trx, normalizedName, actor, now));
+  }
+
+  /** One management write in its own transaction: it commits whole or not at all. */
+  private manage<T>(fn: (trx: Transaction<Schema>, now: string) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => fn(trx, new Date().toISOString()));
   }
 }

@@ -42,8 +42,11 @@ export interface ReleasesTable {
   project_id: number;
   version: string;
   canonical_version: string;
-  /** SQLite integer 0/1, PostgreSQL boolean; left to its default on insert. */
-  yanked: ColumnType<number | boolean, never, never>;
+  /**
+   * SQLite integer 0/1, PostgreSQL boolean; left to its default on insert. Updates
+   * write 1/0: better-sqlite3 cannot bind a boolean, and PostgreSQL reads '1'/'0' as one.
+   */
+  yanked: ColumnType<number | boolean, never, 0 | 1>;
   yanked_reason: string | null;
   created_at: string;
   /** ReleaseMetadata as JSON text. */

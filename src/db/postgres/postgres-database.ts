@@ -7,6 +7,7 @@ import type { Schema } from '../schema.js';
 /** SQLSTATEs after which running the whole transaction again can succeed. */
 const RETRYABLE = new Set([
   '23505', // unique_violation: a concurrent upload created the same project, release or file first
+  '23503', // foreign_key_violation: a concurrent removal deleted the project or release an upload was adding to
   '40001', // serialization_failure
   '40P01', // deadlock_detected
 ]);
