@@ -64,6 +64,17 @@ export interface RemovalResult {
   readonly paths: readonly string[];
 }
 
+/** Downloads of one file by one kind of client on one day (PEP 381 local stats). */
+export interface DownloadCount {
+  /** `YYYY-MM-DD`, UTC. */
+  readonly day: string;
+  readonly project: string;
+  readonly filename: string;
+  /** The client's product token, e.g. `pip/24.0`. */
+  readonly userAgent: string;
+  readonly count: number;
+}
+
 /** Row counts, for tests and status pages. */
 export interface DatabaseStats {
   readonly projects: number;
@@ -113,6 +124,14 @@ export interface Database {
   /** Changes submitted at or after an ISO 8601 time, in serial order, at most `limit` (XML-RPC `changelog`). */
   changesSinceTime(sinceIso: string, limit: number): Promise<Change[]>;
   stats(): Promise<DatabaseStats>;
+
+  // Download statistics (PEP 381 /local-stats/days/)
+  /** Add counts (upserting by day, filename and user agent). */
+  addDownloads(counts: readonly DownloadCount[]): Promise<void>;
+  /** Days with downloads, oldest first, with their totals. */
+  downloadDays(): Promise<{ readonly day: string; readonly total: number }[]>;
+  /** Every count of one day, ordered by project, filename, user agent. */
+  downloadsOn(day: string): Promise<DownloadCount[]>;
 
   // Writes
   /**

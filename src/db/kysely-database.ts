@@ -5,7 +5,7 @@ import type { ApiToken, Change, Project, ProjectListing, ProjectState, ProjectSt
 import { compareVersions } from '../core/versions.js';
 import { applyUpload } from './add-file.js';
 import { importBatch, type ImportRecord, type ImportResult } from './bulk-import.js';
-import type { Actor, AddFileInput, AddFileResult, Database, DatabaseStats, RemovalResult } from './database.js';
+import type { Actor, AddFileInput, AddFileResult, Database, DatabaseStats, DownloadCount, RemovalResult } from './database.js';
 import * as manage from './manage-project.js';
 import { migrateToLatest } from './migrations/migrations.js';
 import { toChange, toProject, toProjectFile, toRelease } from './rows.js';
@@ -188,6 +188,45 @@ export abstract class KyselyDatabase implements Database {
       .limit(Math.max(0, Math.floor(limit)))
       .execute();
     return rows.map(toChange);
+  }
+
+  async addDownloads(counts: readonly DownloadCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < counts.length; i += 500) {
+        await trx
+          .insertInto('download_counts')
+          .values(
+            counts.slice(i, i + 500).map((c) => ({ day: c.day, project: c.project, filename: c.filename, user_agent: c.userAgent, count: c.count })),
+          )
+          .onConflict((oc) =>
+            oc.columns(['day', 'filename', 'user_agent']).doUpdateSet((eb) => ({ count: eb('download_counts.count', '+', eb.ref('excluded.count')) })),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async downloadDays(): Promise<{ readonly day: string; readonly total: number }[]> {
+    const rows = await this.db
+      .selectFrom('download_counts')
+      .select((eb) => ['day', eb.fn.sum<number | string>('count').as('total')])
+      .groupBy('day')
+      .orderBy('day')
+      .execute();
+    return rows.map((r) => ({ day: r.day, total: Number(r.total) }));
+  }
+
+  async downloadsOn(day: string): Promise<DownloadCount[]> {
+    const rows = await this.db
+      .selectFrom('download_counts')
+      .selectAll()
+      .where('day', '=', day)
+      .orderBy('project')
+      .orderBy('filename')
+      .orderBy('user_agent')
+      .execute();
+    return rows.map((r) => ({ day: r.day, project: r.project, filename: r.filename, userAgent: r.user_agent, count: Number(r.count) }));
   }
 
   async stats(): Promise<DatabaseStats> {

@@ -93,6 +93,16 @@ export interface CounterTable {
   last_serial: number;
 }
 
+export interface DownloadCountsTable {
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  project: string;
+  filename: string;
+  user_agent: string;
+  /** PostgreSQL `bigint` reads back as a string. */
+  count: ColumnType<number | string, number, number>;
+}
+
 /** Every table, keyed by name: the type parameter of `Kysely<Schema>`. */
 export interface Schema {
   users: UsersTable;
@@ -102,6 +112,7 @@ export interface Schema {
   releases: ReleasesTable;
   files: FilesTable;
   file_registry: FileRegistryTable;
+  download_counts: DownloadCountsTable;
   changelog: ChangelogTable;
   counter: CounterTable;
 }

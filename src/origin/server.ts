@@ -19,6 +19,8 @@ export interface RunningOrigin {
 
 /** How often the page cache looks for writes made by other processes. */
 const SYNC_INTERVAL_MS = 500;
+/** How often download counts go to the database. */
+const STATS_FLUSH_MS = 5000;
 
 export async function startOrigin(config: OriginConfig, logger: Logger): Promise<RunningOrigin> {
   await mkdir(config.dataDir, { recursive: true });
@@ -47,6 +49,8 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
     catchUp().catch((err: unknown) => logger.warn({ err }, 'page cache sync failed'));
   }, SYNC_INTERVAL_MS);
   timer.unref();
+  const statsTimer = setInterval(() => void context.downloads.flush(), STATS_FLUSH_MS);
+  statsTimer.unref();
 
   const address = await app.listen({ host: config.host, port: config.port });
   const listenUrl = address;
@@ -58,6 +62,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
   const close = (): Promise<void> => {
     closing ??= (async () => {
       clearInterval(timer);
+      clearInterval(statsTimer);
       const grace = setTimeout(() => {
         logger.warn({ graceMs: config.shutdownGrace }, 'in-flight requests did not finish in time; closing anyway');
         app.server.closeAllConnections();
@@ -65,6 +70,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
       grace.unref();
       await app.close();
       clearTimeout(grace);
+      await context.downloads.flush();
       await Promise.allSettled([db.close(), blobs.close()]);
       logger.info('origin stopped');
     })();

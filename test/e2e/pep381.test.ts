@@ -65,6 +65,35 @@ describe('PEP 381 pages', () => {
     assert.ok(text.startsWith(String(now.getUTCFullYear())));
   });
 
+  test('/local-stats/days/ counts file downloads per day, file and client', async () => {
+    const page = (await (await fetch(`${origin.url}/simple/signed-demo/`, { headers: { accept: 'application/vnd.pypi.simple.v1+json' } })).json()) as {
+      files: { filename: string; url: string }[];
+    };
+    const file = page.files[0]!;
+    const url = new URL(file.url, `${origin.url}/simple/signed-demo/`);
+    for (const ua of ['pip/24.0 {"installer":{"name":"pip"}}', 'pip/24.0 {"x":1}', 'uv/0.5.0']) {
+      const r = await fetch(url, { headers: { 'user-agent': ua } });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    }
+    await fetch(url, { method: 'HEAD', headers: { 'user-agent': 'curl/8' } });
+    // Counts reach the database every few seconds.
+    const day = new Date().toISOString().slice(0, 10);
+    let csv = '';
+    for (let i = 0; i < 40 && !csv.includes('uv/0.5.0'); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const res = await fetch(`${origin.url}/local-stats/days/${day}.csv`);
+      csv = res.status === 200 ? await res.text() : '';
+    }
+    assert.equal(csv, `signed-demo,${file.filename},pip/24.0,2\nsigned-demo,${file.filename},uv/0.5.0,1\n`);
+    const index = await (await fetch(`${origin.url}/local-stats/days/`)).text();
+    assert.match(index, new RegExp(`href="${day}\\.bz2"`));
+    const bz = await fetch(`${origin.url}/local-stats/days/${day}.bz2`);
+    assert.equal(bz.status, 200);
+    assert.equal(Buffer.from(await bz.arrayBuffer()).subarray(0, 3).toString(), 'BZh');
+    assert.equal((await fetch(`${origin.url}/local-stats/days/1999-01-01.bz2`)).status, 404);
+  });
+
   test('pyedge key rotate makes a new key and keeps the old one', async () => {
     const before = await pyedge(['key', 'show', '--data', data]);
     const rotated = await pyedge(['key', 'rotate', '--data', data]);

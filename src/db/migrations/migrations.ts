@@ -3,6 +3,7 @@ import { Migrator } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { PyedgeError } from '../../core/errors.js';
 import { initialSchema } from './0001-initial.js';
+import { downloadCounts } from './0002-download-counts.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -10,6 +11,7 @@ export type DialectName = 'sqlite' | 'postgres';
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(dialect),
+    '0002-download-counts': downloadCounts(dialect),
   };
 }
 

@@ -4,11 +4,22 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { OriginContext } from '../app.js';
 import { PyedgeError } from '../../core/errors.js';
 import { parseRange } from '../../core/http-range.js';
+import { normalizeName } from '../../core/names.js';
+import { parseFilename } from '../../core/filenames.js';
+
+/** The normalized project name a distribution filename starts with (best effort, for statistics). */
+function projectOfFilename(filename: string): string {
+  try {
+    return normalizeName(parseFilename(filename).name);
+  } catch {
+    return filename;
+  }
+}
 
 const PACKAGE_KEY = /^packages\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{60}\/[A-Za-z0-9._+!-]+$/;
 
 export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
-  const { blobs, db } = context;
+  const { blobs, db, downloads } = context;
   const notFound = (key: string): PyedgeError => new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key });
 
   app.get<{ Params: { '*': string } }>('/packages/*', async (request, reply) => {
@@ -54,6 +65,10 @@ export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
       return reply.header('content-length', String(info.size)).send(Readable.from([]));
     }
     const blob = await blobs.get(key, range ? { range } : {});
+    if (!isMetadata && (!range || range.start === 0)) {
+      const filename = key.slice(key.lastIndexOf('/') + 1);
+      downloads.record(projectOfFilename(filename), filename, request.headers['user-agent']);
+    }
     if (range) {
       void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${info.size}`);
     }

@@ -1,9 +1,21 @@
-/** PEP 381's mirroring pages: `/last-modified`, `/serverkey`, `/serversig/<name>`. */
+/** PEP 381's mirroring pages: `/last-modified`, `/serverkey`, `/serversig/<name>`, `/local-stats/days/`. */
+import { execFile } from 'node:child_process';
 import type { FastifyPluginAsync } from 'fastify';
 import type { OriginContext } from '../app.js';
 import { normalizeName } from '../../core/names.js';
 import { PyedgeError } from '../../core/errors.js';
 import { signProject, type ServerSig } from '../../core/signing.js';
+
+/** Compress with the system's bzip2, the format PEP 381 gives for statistics files. */
+function bzip2(data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('bzip2', ['-c', '-9'], { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 }, (err, stdout) => {
+      if (err) reject(new PyedgeError('PYEDGE_UNAVAILABLE', 'Statistics in bzip2 form are unavailable (no bzip2 on the server); use the .csv file.', {}, { cause: err }));
+      else resolve(stdout);
+    });
+    child.stdin?.end(data);
+  });
+}
 
 /** PEP 381's timestamp format, in UTC: `20260131T12:34:56`. */
 export function pep381Time(iso: string): string {
@@ -38,6 +50,27 @@ export const pep381Routes: FastifyPluginAsync<{ context: OriginContext }> = asyn
       .header('cache-control', `max-age=${context.config.pageMaxAge}, public`)
       .header('x-pypi-last-serial', String(page.serial));
     return JSON.stringify(sig);
+  });
+
+  app.get('/local-stats/days', async (_request, reply) => reply.redirect('/local-stats/days/', 301));
+
+  app.get('/local-stats/days/', async (_request, reply) => {
+    const days = await db.downloadDays();
+    const links = days.map((d) => `    <a href="${d.day}.bz2">${d.day}.bz2</a> <a href="${d.day}.csv">csv</a> ${d.total}<br />\n`).join('');
+    void reply.type('text/html; charset=utf-8').header('cache-control', 'max-age=300, public');
+    return `<!DOCTYPE html>\n<html>\n  <head><title>Download statistics per day</title></head>\n  <body>\n${links}  </body>\n</html>\n`;
+  });
+
+  app.get<{ Params: { file: string } }>('/local-stats/days/:file', async (request, reply) => {
+    const m = /^(\d{4}-\d\d-\d\d)(\.bz2|\.csv)$/.exec(request.params.file);
+    if (!m) throw new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: statistics files are named YYYY-MM-DD.bz2 (or .csv).');
+    const rows = await db.downloadsOn(m[1]!);
+    if (rows.length === 0) throw new PyedgeError('PYEDGE_NOT_FOUND', `Not Found: no downloads recorded on ${m[1]}.`);
+    // PEP 381: one line per project, file and client: package,filename,useragent,count.
+    const csv = rows.map((r) => `${r.project},${r.filename},${r.userAgent},${r.count}\n`).join('');
+    void reply.header('cache-control', 'max-age=300, public');
+    if (m[2] === '.csv') return reply.type('text/csv; charset=utf-8').send(csv);
+    return reply.type('application/x-bzip2').send(await bzip2(Buffer.from(csv)));
   });
 
   app.get('/last-modified', async (_request, reply) => {
