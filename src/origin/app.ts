@@ -7,6 +7,9 @@ import type { OriginConfig } from './origin-config.js';
 import { handleError } from './http-errors.js';
 import { PageCache } from './page-cache.js';
 import { ChangeHub } from './change-hub.js';
+import { RootIndex } from './root-index.js';
+import { DownloadCounter } from './download-counter.js';
+import { join } from 'node:path';
 import type { ServerKey } from '../signing/key-file.js';
 import { pep381Routes } from './routes/pep381.js';
 import { UploadService } from './upload/upload-service.js';
@@ -14,6 +17,11 @@ import { legacyRoutes } from './routes/legacy.js';
 import { simpleRoutes } from './routes/simple.js';
 import { packageRoutes } from './routes/packages.js';
 import { healthRoutes } from './routes/health.js';
+import { jsonApiRoutes } from './routes/json-api.js';
+import { xmlrpcRoutes } from './routes/xmlrpc.js';
+import { manageRoutes } from './routes/manage.js';
+import { docsRoutes } from './routes/docs.js';
+import { DocsService } from './docs/docs-service.js';
 import { changesRoutes } from './routes/changes.js';
 
 export interface OriginDeps {
@@ -31,7 +39,11 @@ export interface OriginDeps {
 export interface OriginContext extends OriginDeps {
   readonly pages: PageCache;
   readonly uploads: UploadService;
+  /** Documentation uploads and the pointer cache `/docs/` reads through. */
+  readonly docs: DocsService;
   readonly changes: ChangeHub;
+  readonly root: RootIndex;
+  readonly downloads: DownloadCounter;
   /**
    * Call after every write this process commits: drops the cached pages of the
    * projects it touched and wakes change-feed clients.
@@ -58,7 +70,10 @@ export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: Ori
     ...deps,
     pages,
     changes,
+    downloads: new DownloadCounter(deps.db, deps.logger.child({ component: 'downloads' })),
+    root: new RootIndex(deps.db, join(deps.config.dataDir, 'cache'), deps.logger.child({ component: 'root-index' })),
     uploads: new UploadService(deps.db, deps.blobs, deps.logger.child({ component: 'upload' })),
+    docs: new DocsService(deps.db, deps.blobs, deps.logger.child({ component: 'docs' }), { spoolDir: deps.spoolDir }),
     committed(normalizedNames, serial) {
       pages.invalidate(normalizedNames);
       changes.committed(serial);
@@ -90,6 +105,10 @@ export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: Ori
   void app.register(legacyRoutes, { context });
   void app.register(simpleRoutes, { context });
   void app.register(packageRoutes, { context });
+  void app.register(jsonApiRoutes, { context });
+  void app.register(xmlrpcRoutes, { context });
+  void app.register(manageRoutes, { context });
+  void app.register(docsRoutes, { context });
   void app.register(pep381Routes, { context });
   void app.register(changesRoutes, { context, options: { maxWaiting: deps.config.feedMaxClients } });
   return { app, context };

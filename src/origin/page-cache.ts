@@ -11,14 +11,12 @@ import {
   renderProjectJson,
   renderProjectJsonApi,
   renderReleaseJsonApi,
-  renderRootHtml,
-  renderRootJson,
 } from '../render/index.js';
 import { findRelease } from '../render/json-api-release.js';
 
 /** One page in both encodings, with strong ETags. */
 export interface RenderedPage {
-  /** Project serial (project pages) or the index's last serial (root). */
+  /** The project's serial. */
   readonly serial: number;
   readonly html: Buffer;
   readonly json: Buffer;
@@ -116,7 +114,6 @@ export class PageCache {
   private readonly projects = new Map<string, RenderedPage | null>();
   /** JSON API documents per project (null: no such project). */
   private readonly jsonApis = new Map<string, ProjectJsonApi | null>();
-  private rootPage: RenderedPage | null = null;
   /** The newest serial whose effects this cache reflects. */
   private knownSerial = -1;
   private syncing: Promise<void> | null = null;
@@ -173,22 +170,11 @@ export class PageCache {
     return pages;
   }
 
-  async root(): Promise<RenderedPage> {
-    if (this.rootPage) return this.rootPage;
-    const generation = this.generation;
-    const serial = await this.db.lastSerial();
-    const projects = await this.db.listProjects();
-    const rendered = page(serial, renderRootHtml(projects), renderRootJson(projects, serial));
-    if (generation === this.generation) this.rootPage = rendered;
-    return rendered;
-  }
-
   /** Forget what a write changed. Call after the write commits. */
   invalidate(normalizedNames: readonly string[]): void {
     this.generation++;
     for (const n of normalizedNames) this.projects.delete(n);
     for (const n of normalizedNames) this.jsonApis.delete(n);
-    this.rootPage = null;
   }
 
   /** Catch up with writes made by other processes; coalesces concurrent calls. */
@@ -210,7 +196,6 @@ export class PageCache {
       this.generation++;
       for (const c of changes) this.projects.delete(c.normalizedName);
       for (const c of changes) this.jsonApis.delete(c.normalizedName);
-      this.rootPage = null;
       this.knownSerial = changes[changes.length - 1]!.serial;
       if (changes.length < 1000) return;
     }
@@ -218,7 +203,6 @@ export class PageCache {
     this.generation++;
     this.projects.clear();
     this.jsonApis.clear();
-    this.rootPage = null;
     this.knownSerial = await this.db.lastSerial();
   }
 

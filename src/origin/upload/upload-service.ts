@@ -73,7 +73,7 @@ export class UploadService {
     if (action !== 'file_upload') {
       throw new PyedgeError(
         'PYEDGE_UNSUPPORTED_ACTION',
-        action ? `Unsupported action: '${action}'. This endpoint accepts ':action=file_upload'.` : "Missing ':action' field: send ':action=file_upload'.",
+        action ? `Unsupported action: '${action}'. This endpoint accepts ':action=file_upload' (and 'doc_upload' for documentation).` : "Missing ':action' field: send ':action=file_upload'.",
         { action },
       );
     }
