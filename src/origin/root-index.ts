@@ -74,6 +74,14 @@ export class RootIndex {
     for (const f of await readdir(this.dir)) if (f.startsWith('root-')) await rm(join(this.dir, f), { force: true });
   }
 
+  /** Start rendering in the background (at start-up), so the first reader need not wait for it. */
+  warm(): void {
+    this.db
+      .lastSerial()
+      .then((serial) => this.render(serial))
+      .catch(() => undefined);
+  }
+
   /** The newest rendering, or the previous one if a new one takes longer than maxWaitMs. */
   async files(): Promise<RootFiles> {
     const serial = await this.db.lastSerial();

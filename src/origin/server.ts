@@ -44,6 +44,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
     context.changes.committed(context.pages.lastSerial);
   };
   await context.root.init();
+  context.root.warm();
   await catchUp();
   const timer = setInterval(() => {
     catchUp().catch((err: unknown) => logger.warn({ err }, 'page cache sync failed'));
