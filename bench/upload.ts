@@ -27,6 +27,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '1' },
     backends: { type: 'string', default: 'sqlite,postgres' },
     'cpu-prof': { type: 'string' },
+    threadpool: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -34,7 +35,8 @@ const { values: opts } = parseArgs({
 if (opts.help) {
   process.stdout.write(
     'node dist/bench/upload.js [--count 3000] [--warmup 200] [--concurrency 16] [--size 10240] [--projects 50]\n' +
-      '                          [--rounds 1] [--backends sqlite,postgres] [--cpu-prof DIR]\n',
+      '                          [--rounds 1] [--backends sqlite,postgres] [--cpu-prof DIR] [--threadpool N]\n' +
+      '  --threadpool N   start the origin with UV_THREADPOOL_SIZE=N (node default: 4)\n',
   );
   process.exit(0);
 }
@@ -58,6 +60,8 @@ interface Run {
   readonly serverUserMs: number;
   readonly serverSystemMs: number;
   readonly clientMs: number;
+  /** Share of the wall time the server's main thread was on a CPU (1 = saturated). */
+  readonly serverMainBusy: number;
   /** Share of both cores busy (any process, kernel included) while measured. */
   readonly machineBusy: number;
 }
@@ -79,6 +83,7 @@ async function measured(target: Target, server: Service, requests: readonly Load
     serverUserMs: s0 && s1 ? (s1.userMs - s0.userMs) / n : NaN,
     serverSystemMs: s0 && s1 ? (s1.systemMs - s0.systemMs) / n : NaN,
     clientMs: (c1.user + c1.system) / 1000 / n,
+    serverMainBusy: s0 && s1 ? (s1.mainMs - s0.mainMs) / (result.seconds * 1000) : NaN,
     machineBusy: m0 && m1 ? (m1.busy - m0.busy) / (m1.total - m0.total) : NaN,
   };
 }
@@ -148,7 +153,11 @@ async function runOrigin(target: 'sqlite' | 'postgres', uploads: readonly Upload
     }
     const db = pgDb?.url;
     const token = await createToken(data, 'bench', db);
-    origin = await startOrigin(data, { db, nodeArgs: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [] });
+    origin = await startOrigin(data, {
+      db,
+      nodeArgs: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
+      env: opts.threadpool ? { UV_THREADPOOL_SIZE: opts.threadpool } : {},
+    });
     const requests = requestsFor(uploads, token);
     const warm = await runLoad(origin.url, requests.slice(0, warmup), concurrency);
     if (warm.errors > 0) throw new Error(`${target}: ${warm.errors} warm-up uploads failed; first: ${warm.firstError}`);
@@ -188,6 +197,7 @@ async function main(): Promise<void> {
         `  ${fixed(r.perSecond)} uploads/s, p50 ${fixed(r.p50Ms, 1)} ms, p99 ${fixed(r.p99Ms, 1)} ms, errors ${r.errors}` +
           (run.stored !== null ? `, files listed ${run.stored}/${total}` : '') +
           `, server CPU ${fixed(run.serverUserMs, 2)} + ${fixed(run.serverSystemMs, 2)} ms/upload (user + sys), ` +
+          `server main thread busy ${fixed(100 * run.serverMainBusy)} %, ` +
           `client CPU ${fixed(run.clientMs, 2)} ms/upload, machine busy ${fixed(100 * run.machineBusy)} %` +
           (r.firstError ? ` (first error: ${r.firstError})` : '') +
           '\n',
@@ -210,6 +220,7 @@ async function main(): Promise<void> {
       fixed(median(rs.map((r) => r.result.p99Ms)), 1),
       String(rs.reduce((n, r) => n + r.result.errors, 0)),
       `${fixed(median(rs.map((r) => r.serverUserMs)), 2)} + ${fixed(median(rs.map((r) => r.serverSystemMs)), 2)}`,
+      `${fixed(100 * median(rs.map((r) => r.serverMainBusy)))} %`,
       fixed(median(rs.map((r) => r.clientMs)), 2),
       `${fixed(100 * median(rs.map((r) => r.machineBusy)))} %`,
       t === 'sink' ? '–' : rs.map((r) => `${r.stored}/${total}`).join(', '),
@@ -221,6 +232,7 @@ async function main(): Promise<void> {
       `wheels ${fixed(wheelBytes / total)} B (request body ${fixed(bodyBytes / total)} B), ${projects} projects, ` +
       `${rounds} round(s), median of rounds` +
       (postgresSettings ? `; PostgreSQL ${postgresSettings}` : '') +
+      (opts.threadpool ? `; origin UV_THREADPOOL_SIZE=${opts.threadpool}` : '') +
       '\n\n' +
       markdownTable(
         [
@@ -231,6 +243,7 @@ async function main(): Promise<void> {
           'p99 ms',
           'errors',
           'server CPU ms/upload (user + sys)',
+          'server main thread busy',
           'client CPU ms/upload',
           'machine busy (2 cores)',
           'files listed after',

@@ -4,19 +4,27 @@ import { readFile } from 'node:fs/promises';
 /** Clock ticks per second of /proc times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
-/** User and system CPU milliseconds a process has used so far. */
+/** User and system CPU milliseconds a process has used so far, in all its threads and in its main thread. */
 export interface ProcessCpu {
   readonly userMs: number;
   readonly systemMs: number;
+  /** The main thread alone (where a node program's JavaScript runs). */
+  readonly mainMs: number;
+}
+
+async function statTimes(path: string): Promise<[number, number]> {
+  const stat = await readFile(path, 'utf8');
+  // Fields after the command name (which may hold spaces) start at "state"; utime and stime are the 12th and 13th of them.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [(Number(fields[11]) * 1000) / TICKS_PER_SECOND, (Number(fields[12]) * 1000) / TICKS_PER_SECOND];
 }
 
 export async function processCpu(pid: number | undefined): Promise<ProcessCpu | null> {
   if (pid === undefined) return null;
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at "state"; utime and stime are the 12th and 13th of them.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { userMs: (Number(fields[11]) * 1000) / TICKS_PER_SECOND, systemMs: (Number(fields[12]) * 1000) / TICKS_PER_SECOND };
+    const [userMs, systemMs] = await statTimes(`/proc/${pid}/stat`);
+    const [mainUser, mainSystem] = await statTimes(`/proc/${pid}/task/${pid}/stat`);
+    return { userMs, systemMs, mainMs: mainUser + mainSystem };
   } catch {
     return null;
   }

@@ -162,7 +162,7 @@ export async function freePort(): Promise<number> {
 /** Start `pyedge serve` on a loopback port; `nodeArgs` go to node (e.g. --cpu-prof). */
 export function startOrigin(
   dataDir: string,
-  options: { db?: string; nodeArgs?: readonly string[]; logLevel?: string } = {},
+  options: { db?: string; nodeArgs?: readonly string[]; logLevel?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Service> {
   const args = [
     ...(options.nodeArgs ?? []),
@@ -178,7 +178,7 @@ export function startOrigin(
     options.logLevel ?? 'warn',
     ...(options.db ? ['--db', options.db] : []),
   ];
-  return startService('pyedge origin', process.execPath, args, { ready: /pyedge origin listening on (\S+)/ });
+  return startService('pyedge origin', process.execPath, args, { ready: /pyedge origin listening on (\S+)/, env: options.env ?? {} });
 }
 
 /** `pyedge token create`: a token for an unscoped user. */

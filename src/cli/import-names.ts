@@ -1,7 +1,7 @@
 /** `pyedge import-names`: build an index at PyPI's size from a list of project names. */
 import { Command } from 'commander';
 import { envOption } from './env-options.js';
-import { resolveOriginConfig, type OriginOptions } from '../origin/origin-config.js';
+import { resolveOriginConfig, s3Overrides, type OriginOptions } from '../origin/origin-config.js';
 import { createDatabase } from '../db/create-database.js';
 import { createBlobStore } from '../blobstore/create-blob-store.js';
 import { importNames } from '../origin/import/name-import.js';
@@ -25,11 +25,7 @@ export function importNamesCommand(): Command {
       const config = resolveOriginConfig(options);
       const limit = options.limit === undefined ? undefined : parsePositiveInt('--limit', options.limit);
       const db = createDatabase(config.db);
-      const blobs = createBlobStore(config.blobs, {
-        forcePathStyle: config.s3.forcePathStyle,
-        requestChecksumCalculation: config.s3.checksums,
-        responseChecksumValidation: config.s3.checksums,
-      });
+      const blobs = createBlobStore(config.blobs, s3Overrides(config));
       try {
         await db.migrate();
         const interactive = process.stderr.isTTY;

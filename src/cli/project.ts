@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { envOption } from './env-options.js';
-import { resolveOriginConfig, ORIGIN_DEFAULTS, type OriginOptions } from '../origin/origin-config.js';
+import { resolveOriginConfig, s3Overrides, ORIGIN_DEFAULTS, type OriginOptions } from '../origin/origin-config.js';
 import { createDatabase } from '../db/create-database.js';
 import { createBlobStore } from '../blobstore/create-blob-store.js';
 import { ADMIN, PROJECT_STATUSES, ProjectManager, ROLES } from '../origin/manage/project-manager.js';
@@ -24,11 +24,7 @@ async function withManager(options: StoreOptions, fn: (manager: ProjectManager) 
   const config = resolveOriginConfig(options);
   const logger = createLogger(config.logLevel, 'project');
   const db = createDatabase(config.db);
-  const blobs = createBlobStore(config.blobs, {
-    forcePathStyle: config.s3.forcePathStyle,
-    requestChecksumCalculation: config.s3.checksums,
-    responseChecksumValidation: config.s3.checksums,
-  });
+  const blobs = createBlobStore(config.blobs, s3Overrides(config));
   try {
     await db.migrate();
     const line = await fn(new ProjectManager(db, blobs, logger));

@@ -53,6 +53,29 @@ export interface ReleaseMetadata {
   readonly dynamic: readonly string[];
 }
 
+/** Metadata with nothing but its version: a base for generated and test releases. */
+export const EMPTY_RELEASE_METADATA: ReleaseMetadata = Object.freeze({
+  metadataVersion: '2.1',
+  summary: null,
+  description: null,
+  descriptionContentType: null,
+  requiresPython: null,
+  requiresDist: [],
+  providesExtra: [],
+  license: null,
+  licenseExpression: null,
+  licenseFiles: [],
+  classifiers: [],
+  keywords: null,
+  author: null,
+  authorEmail: null,
+  maintainer: null,
+  maintainerEmail: null,
+  homePage: null,
+  projectUrls: [],
+  dynamic: [],
+});
+
 export type PackageType = 'bdist_wheel' | 'sdist';
 
 export interface DistFile {

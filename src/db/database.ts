@@ -2,7 +2,7 @@
 import type {
   ApiToken,
   Change,
-  PackageType,
+  DistFile,
   Project,
   ProjectListing,
   ProjectState,
@@ -15,20 +15,7 @@ import type {
 import type { ImportRecord, ImportResult } from './bulk-import.js';
 
 /** The facts of an uploaded file that the database records. */
-export interface NewFile {
-  readonly filename: string;
-  readonly packagetype: PackageType;
-  readonly pythonVersion: string;
-  readonly requiresPython: string | null;
-  readonly size: number;
-  readonly md5: string;
-  readonly sha256: string;
-  readonly blake2b256: string;
-  /** Blob key of the file (Warehouse path). */
-  readonly path: string;
-  /** sha256 of the core metadata served beside the file (PEP 658), or null. */
-  readonly metadataSha256: string | null;
-}
+export type NewFile = Omit<DistFile, 'id' | 'releaseId' | 'uploadTime' | 'uploadedBy'>;
 
 /** One upload, as the database applies it in a single transaction. */
 export interface AddFileInput {

@@ -117,3 +117,16 @@ export function resolveOriginConfig(options: OriginOptions): OriginConfig {
   }
   return Object.freeze(config);
 }
+
+/** The S3 settings of a config in the form the blob store factory takes. */
+export function s3Overrides(config: Pick<OriginConfig, 's3'>): {
+  forcePathStyle: boolean;
+  requestChecksumCalculation: S3Settings['checksums'];
+  responseChecksumValidation: S3Settings['checksums'];
+} {
+  return {
+    forcePathStyle: config.s3.forcePathStyle,
+    requestChecksumCalculation: config.s3.checksums,
+    responseChecksumValidation: config.s3.checksums,
+  };
+}

@@ -6,7 +6,7 @@ import { createDatabase } from '../db/create-database.js';
 import { createBlobStore } from '../blobstore/create-blob-store.js';
 import { buildApp } from './app.js';
 import { loadServerKey } from '../signing/key-file.js';
-import type { OriginConfig } from './origin-config.js';
+import { s3Overrides, type OriginConfig } from './origin-config.js';
 
 export interface RunningOrigin {
   /** The URL the origin answers at (the public URL when configured). */
@@ -31,11 +31,7 @@ export async function startOrigin(config: OriginConfig, logger: Logger): Promise
 
   const db = createDatabase(config.db);
   await db.migrate();
-  const blobs = createBlobStore(config.blobs, {
-    forcePathStyle: config.s3.forcePathStyle,
-    requestChecksumCalculation: config.s3.checksums,
-    responseChecksumValidation: config.s3.checksums,
-  });
+  const blobs = createBlobStore(config.blobs, s3Overrides(config));
   const serverKey = await loadServerKey(config.keyFile, { create: true });
   const { app, context } = buildApp({ db, blobs, config, logger, spoolDir, serverKey });
   // Writes by other processes (the CLI) reach the page cache and the change feed through this poll.

@@ -1,28 +1,8 @@
 /** A small, fixed project state shared by the renderer tests. */
-import type { Project, ProjectFile, ProjectState, Release, ReleaseMetadata } from '../core/model.js';
+import { EMPTY_RELEASE_METADATA, type Project, type ProjectFile, type ProjectState, type Release, type ReleaseMetadata } from '../core/model.js';
 import { packagePath } from '../core/hashes.js';
 
-const METADATA: ReleaseMetadata = {
-  metadataVersion: '2.1',
-  summary: null,
-  description: null,
-  descriptionContentType: null,
-  requiresPython: null,
-  requiresDist: [],
-  providesExtra: [],
-  license: null,
-  licenseExpression: null,
-  licenseFiles: [],
-  classifiers: [],
-  keywords: null,
-  author: null,
-  authorEmail: null,
-  maintainer: null,
-  maintainerEmail: null,
-  homePage: null,
-  projectUrls: [],
-  dynamic: [],
-};
+const METADATA: ReleaseMetadata = EMPTY_RELEASE_METADATA;
 
 export function makeProject(overrides: Partial<Project> = {}): Project {
   return {

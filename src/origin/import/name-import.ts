@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import type { Database } from '../../db/database.js';
 import type { ImportRecord } from '../../db/bulk-import.js';
 import type { BlobStore } from '../../blobstore/blob-store.js';
-import type { ReleaseMetadata } from '../../core/model.js';
+import { EMPTY_RELEASE_METADATA } from '../../core/model.js';
 import { isValidName, normalizeName } from '../../core/names.js';
 import { canonicalVersion } from '../../core/versions.js';
 import { MultiHasher, packagePath } from '../../core/hashes.js';
@@ -35,28 +35,6 @@ export interface NameImportResult {
   readonly ms: number;
 }
 
-const EMPTY_METADATA: ReleaseMetadata = {
-  metadataVersion: '2.1',
-  summary: null,
-  description: null,
-  descriptionContentType: null,
-  requiresPython: null,
-  requiresDist: [],
-  providesExtra: [],
-  license: null,
-  licenseExpression: null,
-  licenseFiles: [],
-  classifiers: [],
-  keywords: null,
-  author: null,
-  authorEmail: null,
-  maintainer: null,
-  maintainerEmail: null,
-  homePage: null,
-  projectUrls: [],
-  dynamic: [],
-};
-
 /** The generated file of a project: small, deterministic bytes under Warehouse's path. */
 export function generatedFile(name: string, version: string): { record: ImportRecord; bytes: Buffer } {
   const filename = `${normalizeName(name).replace(/-/g, '_')}-${version}.tar.gz`;
@@ -70,7 +48,7 @@ export function generatedFile(name: string, version: string): { record: ImportRe
       name,
       version,
       canonicalVersion: canonicalVersion(version) ?? version,
-      metadata: { ...EMPTY_METADATA, summary: `${name} (imported)` },
+      metadata: { ...EMPTY_RELEASE_METADATA, summary: `${name} (imported)` },
       file: {
         filename,
         packagetype: 'sdist',
