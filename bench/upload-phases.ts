@@ -123,11 +123,10 @@ async function backendPhases(backend: string): Promise<void> {
       await db.isFilenameUsed(forms[i]!.file!.filename);
       await db.isFilenameUsed(forms[i]!.file!.filename);
     });
-    await phase(`blob store: putFile (fdatasync, mkdir ×3 + parent fsync, rename, dir fsync) + put .metadata [${tag}]`, n, async (i) => {
+    await phase(`blob store: putFile (fdatasync, mkdir ×3 + parent fsync, rename, dir fsync) [${tag}]`, n, async (i) => {
       const f = forms[i]!.file!;
       const path = packagePath(f.digests.blake2b_256, f.filename);
       await blobs.putFile(path, f.path, { contentType: 'application/octet-stream' });
-      await blobs.put(`${path}.metadata`, metas[i]!.raw, { contentType: 'text/plain; charset=utf-8' });
     });
     await phase(`database: addFile, one transaction with its commit [${tag}]`, n, async (i) => {
       const f = forms[i]!.file!;
@@ -150,6 +149,7 @@ async function backendPhases(backend: string): Promise<void> {
           path: packagePath(f.digests.blake2b_256, f.filename),
           metadataSha256: sha256Hex(metas[i]!.raw),
         },
+        coreMetadata: metas[i]!.raw.toString('utf8'),
         uploader: { userId: token.userId, username: token.username },
         tokenScope: null,
       });

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createTestPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { summarizeProfile } from './lib/cpu-profile.js';
+import { UPLOAD_PHASES } from './lib/upload-profile-phases.js';
 import { machineCpu, processCpu } from './lib/cpu-usage.js';
 import { runLoad, type LoadRequest, type LoadResult } from './lib/load.js';
 import { createToken, startOrigin, startService, stopAll, REPO_ROOT, type Service } from './lib/processes.js';
@@ -169,7 +170,7 @@ async function runOrigin(target: 'sqlite' | 'postgres', uploads: readonly Upload
     await rm(data, { recursive: true, force: true });
     if (profDir) {
       for (const f of await readdir(profDir).catch(() => [] as string[])) {
-        if (f.endsWith('.cpuprofile')) process.stderr.write(`\n${target} round ${round}: ${await summarizeProfile(join(profDir, f))}\n`);
+        if (f.endsWith('.cpuprofile')) process.stderr.write(`\n${target} round ${round}: ${await summarizeProfile(join(profDir, f), 15, UPLOAD_PHASES)}\n`);
       }
     }
   }

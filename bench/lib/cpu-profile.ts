@@ -6,10 +6,17 @@
 import { readFile } from 'node:fs/promises';
 import { fixed, markdownTable } from './stats.js';
 
-interface CallFrame {
+/** One frame of a sampled stack. */
+export interface CallFrame {
   readonly functionName: string;
   readonly url: string;
   readonly lineNumber: number;
+}
+
+/** A named share of busy time: a sample goes to the first bucket whose `match` accepts its stack (leaf first). */
+export interface ProfileBucket {
+  readonly name: string;
+  readonly match: (stack: readonly CallFrame[]) => boolean;
 }
 
 interface ProfileNode {
@@ -44,7 +51,7 @@ function labelOf(frame: CallFrame): string {
 }
 
 /** A markdown summary of one profile (time in ms of main-thread samples). */
-export async function summarizeProfile(path: string, top = 15): Promise<string> {
+export async function summarizeProfile(path: string, top = 15, buckets: readonly ProfileBucket[] = []): Promise<string> {
   const profile = JSON.parse(await readFile(path, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -54,6 +61,7 @@ export async function summarizeProfile(path: string, top = 15): Promise<string> 
   }
   const self = new Map<number, number>();
   const areaInclusive = new Map<string, number>();
+  const bucketed = new Map<string, number>();
   let total = 0;
   let idle = 0;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -66,6 +74,12 @@ export async function summarizeProfile(path: string, top = 15): Promise<string> 
       continue;
     }
     self.set(id, (self.get(id) ?? 0) + us);
+    if (buckets.length > 0) {
+      const stack: CallFrame[] = [];
+      for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) stack.push(byId.get(cur)!.callFrame);
+      const name = buckets.find((b) => b.match(stack))?.name ?? 'other';
+      bucketed.set(name, (bucketed.get(name) ?? 0) + us);
+    }
     const seen = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const frame = byId.get(cur)!.callFrame;
@@ -86,6 +100,19 @@ export async function summarizeProfile(path: string, top = 15): Promise<string> 
   const pct = (us: number): string => `${fixed((100 * us) / busy, 1)} %`;
   const topSelf = [...selfByLabel].sort((a, b) => b[1] - a[1]).slice(0, top);
   const topAreas = [...areaInclusive].sort((a, b) => b[1] - a[1]).slice(0, top);
+  const bucketTable =
+    buckets.length === 0
+      ? []
+      : [
+          '',
+          'Busy time by phase (each sample counted once, first matching phase):',
+          markdownTable(
+            ['phase', 'ms', 'share'],
+            [...buckets.map((b) => b.name), 'other']
+              .filter((name) => bucketed.has(name))
+              .map((name) => [name, fixed(bucketed.get(name)! / 1000), pct(bucketed.get(name)!)]),
+          ),
+        ];
   return [
     `profile ${path}: ${fixed(total / 1000)} ms sampled, main thread busy ${fixed(busy / 1000)} ms (${fixed((100 * busy) / total, 1)} %), idle ${fixed(idle / 1000)} ms`,
     '',
@@ -94,5 +121,6 @@ export async function summarizeProfile(path: string, top = 15): Promise<string> 
     '',
     'Inclusive time by area (a sample counts once per area on its stack):',
     markdownTable(['area', 'ms', 'share'], topAreas.map(([a, us]) => [a, fixed(us / 1000), pct(us)])),
+    ...bucketTable,
   ].join('\n');
 }

@@ -146,6 +146,9 @@ export async function applyUpload(trx: Transaction<Schema>, input: AddFileInput,
       uploaded_by: username,
     })
     .execute();
+  if (input.coreMetadata !== null) {
+    await trx.insertInto('core_metadata').values({ path: file.path, content: input.coreMetadata }).execute();
+  }
   // PyPI's journal wording, which XML-RPC `changelog` clients expect as the action text.
   change({ action: 'add file', version: input.version, filename: file.filename, detail: `add ${file.pythonVersion} file ${file.filename}` });
   await trx.insertInto('changelog').values(changes).execute();

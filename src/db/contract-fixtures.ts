@@ -54,6 +54,7 @@ export function upload(user: User, projectName: string, version: string, filenam
       path: packagePath(blake, filename),
       metadataSha256: wheel ? sha256Hex(`metadata:${filename}`) : null,
     },
+    coreMetadata: wheel ? `metadata:${filename}` : null,
     uploader: { userId: user.id, username: user.username },
     tokenScope,
   };

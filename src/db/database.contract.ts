@@ -145,6 +145,19 @@ export function runDatabaseContract(label: string, make: MakeDatabase): void {
         ]);
       }));
 
+    it('PEP 658 metadata is kept with the file and goes with it', () =>
+      withDb(async (db) => {
+        const alice = await db.ensureUser('alice');
+        const wheel = upload(alice, 'meta', '1.0', 'meta-1.0-py3-none-any.whl');
+        const sdist = upload(alice, 'meta', '1.0', 'meta-1.0.tar.gz');
+        await db.addFile(wheel);
+        await db.addFile(sdist);
+        assert.equal(await db.getCoreMetadata(wheel.file.path), 'metadata:meta-1.0-py3-none-any.whl');
+        assert.equal(await db.getCoreMetadata(sdist.file.path), undefined);
+        await db.removeFile('meta', 'meta-1.0-py3-none-any.whl', null);
+        assert.equal(await db.getCoreMetadata(wheel.file.path), undefined);
+      }));
+
     it('a user without a role on the project gets FORBIDDEN and nothing changes', () =>
       withDb(async (db) => {
         const alice = await db.ensureUser('alice');

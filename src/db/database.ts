@@ -28,6 +28,8 @@ export interface AddFileInput {
   /** Kept with the release when this upload creates it. */
   readonly metadata: ReleaseMetadata;
   readonly file: NewFile;
+  /** The file's core metadata, served as `<file>.metadata` (PEP 658), or null. Its sha256 is `file.metadataSha256`. */
+  readonly coreMetadata: string | null;
   readonly uploader: { readonly userId: number; readonly username: string };
   /** The token's project scope (normalized), or null for an unscoped token. */
   readonly tokenScope: string | null;
@@ -105,6 +107,8 @@ export interface Database {
   isFilenameUsed(filename: string): Promise<boolean>;
   /** True when some file row references this blob key. */
   isPathReferenced(path: string): Promise<boolean>;
+  /** The PEP 658 metadata of the file stored under `path`, or undefined. */
+  getCoreMetadata(path: string): Promise<string | undefined>;
   lastSerial(): Promise<number>;
   /** Changes with serial > `since`, in serial order, at most `limit`. */
   changesSince(since: number, limit: number): Promise<Change[]>;

@@ -163,6 +163,11 @@ export abstract class KyselyDatabase implements Database {
     return row !== undefined;
   }
 
+  async getCoreMetadata(path: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('core_metadata').select('content').where('path', '=', path).executeTakeFirst();
+    return row?.content;
+  }
+
   async lastSerial(): Promise<number> {
     const row = await this.db.selectFrom('counter').select('last_serial').where('id', '=', 1).executeTakeFirstOrThrow();
     return row.last_serial;

@@ -145,8 +145,15 @@ export async function removeFile(trx: Trx, name: string, filename: string, actor
     });
   }
   await trx.deleteFrom('files').where('id', '=', file.id).execute();
+  await trx.deleteFrom('core_metadata').where('path', '=', file.path).execute();
   await record(trx, project, serial, { action: 'remove file', version: file.version, filename }, actor, now);
   return { serial, paths: [file.path] };
+}
+
+async function deleteCoreMetadata(trx: Trx, paths: readonly string[]): Promise<void> {
+  for (let i = 0; i < paths.length; i += 500) {
+    await trx.deleteFrom('core_metadata').where('path', 'in', paths.slice(i, i + 500)).execute();
+  }
 }
 
 export async function removeRelease(trx: Trx, name: string, version: string, actor: Actor, now: string): Promise<RemovalResult> {
@@ -156,6 +163,7 @@ export async function removeRelease(trx: Trx, name: string, version: string, act
   const files = await trx.selectFrom('files').select('path').where('release_id', '=', release.id).orderBy('path').execute();
   // Explicit deletes rather than ON DELETE CASCADE, which SQLite applies only with its foreign_keys pragma on.
   await trx.deleteFrom('files').where('release_id', '=', release.id).execute();
+  await deleteCoreMetadata(trx, files.map((f) => f.path));
   await trx.deleteFrom('releases').where('id', '=', release.id).execute();
   await record(trx, project, serial, { action: 'remove release', version: release.version }, actor, now);
   return { serial, paths: files.map((f) => f.path) };
@@ -173,6 +181,7 @@ export async function removeProject(trx: Trx, name: string, actor: Actor, now: s
     .execute();
   const releaseIds = trx.selectFrom('releases').select('id').where('project_id', '=', project.id);
   await trx.deleteFrom('files').where('release_id', 'in', releaseIds).execute();
+  await deleteCoreMetadata(trx, files.map((f) => f.path));
   await trx.deleteFrom('releases').where('project_id', '=', project.id).execute();
   await trx.deleteFrom('roles').where('project_id', '=', project.id).execute();
   await trx.deleteFrom('projects').where('id', '=', project.id).execute();

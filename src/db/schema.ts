@@ -103,6 +103,12 @@ export interface DownloadCountsTable {
   count: ColumnType<number | string, number, number>;
 }
 
+/** PEP 658 metadata by the blob key of its file. */
+export interface CoreMetadataTable {
+  path: string;
+  content: string;
+}
+
 /** Every table, keyed by name: the type parameter of `Kysely<Schema>`. */
 export interface Schema {
   users: UsersTable;
@@ -113,6 +119,7 @@ export interface Schema {
   files: FilesTable;
   file_registry: FileRegistryTable;
   download_counts: DownloadCountsTable;
+  core_metadata: CoreMetadataTable;
   changelog: ChangelogTable;
   counter: CounterTable;
 }

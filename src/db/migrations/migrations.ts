@@ -4,6 +4,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { PyedgeError } from '../../core/errors.js';
 import { initialSchema } from './0001-initial.js';
 import { downloadCounts } from './0002-download-counts.js';
+import { coreMetadata } from './0003-core-metadata.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -12,6 +13,7 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(dialect),
     '0002-download-counts': downloadCounts(dialect),
+    '0003-core-metadata': coreMetadata(dialect),
   };
 }
 

@@ -32,21 +32,30 @@ export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
     if (!PACKAGE_KEY.test(key) || key.includes('..')) {
       throw new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key: key.slice(0, 300) });
     }
-    // Only files the database records are served: a blob left by an upload that crashed
-    // before its commit, or a deleted file whose blob is not yet gone, is not reachable.
     const isMetadata = key.endsWith('.metadata');
-    if (!(await db.isPathReferenced(isMetadata ? key.slice(0, -'.metadata'.length) : key))) throw notFound(key);
     const b2 = key.split('/').slice(1, 4).join('');
     const etag = isMetadata ? `"${b2}-metadata"` : `"${b2}"`;
-    const info = await blobs.head(key).catch((err: unknown) => {
-      if (err instanceof PyedgeError && err.code === 'PYEDGE_BLOB_NOT_FOUND') {
-        throw notFound(key);
-      }
-      throw err;
-    });
+    let metadata: Buffer | null = null;
+    let size: number;
+    if (isMetadata) {
+      // PEP 658 metadata lives in the database, committed with its file's row.
+      const text = await db.getCoreMetadata(key.slice(0, -'.metadata'.length));
+      if (text === undefined) throw notFound(key);
+      metadata = Buffer.from(text, 'utf8');
+      size = metadata.length;
+    } else {
+      // Only files the database records are served: a blob left by an upload that crashed
+      // before its commit, or a deleted file whose blob is not yet gone, is not reachable.
+      if (!(await db.isPathReferenced(key))) throw notFound(key);
+      const info = await blobs.head(key).catch((err: unknown) => {
+        if (err instanceof PyedgeError && err.code === 'PYEDGE_BLOB_NOT_FOUND') throw notFound(key);
+        throw err;
+      });
+      size = info.size;
+      void reply.header('last-modified', info.lastModified.toUTCString());
+    }
     void reply
       .header('etag', etag)
-      .header('last-modified', info.lastModified.toUTCString())
       .header('cache-control', 'max-age=31536000, public, immutable')
       .header('accept-ranges', 'bytes')
       .type('application/octet-stream');
@@ -55,22 +64,21 @@ export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
       return reply.code(304).send();
     }
     const ifRange = request.headers['if-range'];
-    const range = ifRange && ifRange !== etag ? null : parseRange(request.headers.range, info.size);
+    const range = ifRange && ifRange !== etag ? null : parseRange(request.headers.range, size);
     if (range === 'unsatisfiable') {
-      void reply.header('content-range', `bytes */${info.size}`);
-      throw new PyedgeError('PYEDGE_RANGE_NOT_SATISFIABLE', `Range Not Satisfiable: the file has ${info.size} bytes.`);
+      void reply.header('content-range', `bytes */${size}`);
+      throw new PyedgeError('PYEDGE_RANGE_NOT_SATISFIABLE', `Range Not Satisfiable: the file has ${size} bytes.`);
     }
+    if (range) void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`);
     if (request.method === 'HEAD') {
       // An empty stream keeps the Content-Length set here (fastify's HEAD handling zeroes it for no payload).
-      return reply.header('content-length', String(info.size)).send(Readable.from([]));
+      return reply.header('content-length', String(range ? range.end - range.start + 1 : size)).send(Readable.from([]));
     }
+    if (metadata) return reply.send(range ? metadata.subarray(range.start, range.end + 1) : metadata);
     const blob = await blobs.get(key, range ? { range } : {});
-    if (!isMetadata && (!range || range.start === 0)) {
+    if (!range || range.start === 0) {
       const filename = key.slice(key.lastIndexOf('/') + 1);
       downloads.record(projectOfFilename(filename), filename, request.headers['user-agent']);
-    }
-    if (range) {
-      void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${info.size}`);
     }
     return reply.header('content-length', String(blob.contentLength)).send(blob.body);
   });

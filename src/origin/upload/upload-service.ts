@@ -176,7 +176,6 @@ export class UploadService {
     await this.blobs.putFile(path, file.path, { contentType: 'application/octet-stream' });
     let result: AddFileResult;
     try {
-      if (servesMetadata) await this.blobs.put(`${path}.metadata`, rawMetadata, { contentType: 'text/plain; charset=utf-8' });
       result = await this.db.addFile({
         projectName: identity.name,
         version: identity.version,
@@ -194,21 +193,22 @@ export class UploadService {
           path,
           metadataSha256: servesMetadata ? sha256Hex(rawMetadata) : null,
         },
+        // Valid UTF-8: readDistMetadata decoded it strictly.
+        coreMetadata: servesMetadata ? rawMetadata.toString('utf8') : null,
         uploader: { userId: token.userId, username: token.username },
         tokenScope: token.projectScope,
       });
     } catch (err) {
-      await this.removeUnreferenced(path, servesMetadata);
+      await this.removeUnreferenced(path);
       throw err;
     }
     return { ...result, filename: parsed.filename, path };
   }
 
-  private async removeUnreferenced(path: string, withMetadata: boolean): Promise<void> {
+  private async removeUnreferenced(path: string): Promise<void> {
     try {
       if (await this.db.isPathReferenced(path)) return;
       await this.blobs.delete(path);
-      if (withMetadata) await this.blobs.delete(`${path}.metadata`);
     } catch (err) {
       this.log.error({ err, path }, 'could not remove the blob of a refused upload');
     }
