@@ -6,6 +6,8 @@ import { tokenCommand } from './token.js';
 import { projectCommand } from './project.js';
 import { keyCommand } from './key.js';
 import { importNamesCommand } from './import-names.js';
+import { publishCommand } from './publish.js';
+import { verifyCommand } from './verify.js';
 
 const program = new Command('pyedge')
   .description('A Python package index that stays available when servers fail')
@@ -14,7 +16,9 @@ const program = new Command('pyedge')
   .addCommand(tokenCommand())
   .addCommand(projectCommand())
   .addCommand(keyCommand())
-  .addCommand(importNamesCommand());
+  .addCommand(importNamesCommand())
+  .addCommand(publishCommand())
+  .addCommand(verifyCommand());
 program.exitOverride();
 
 try {

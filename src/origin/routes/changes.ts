@@ -57,6 +57,11 @@ export const changesRoutes: FastifyPluginAsync<{ context: OriginContext; options
   const { db, changes: hub } = context;
   const limits: ChangeFeedOptions = { ...CHANGE_FEED_DEFAULTS, ...options };
   let waiting = 0;
+  // Waiting clients end when the server closes, so a shutdown does not wait out their long-polls.
+  const stoppers = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const stop of stoppers) stop();
+  });
 
   const admit = (): void => {
     if (waiting >= limits.maxWaiting) {
@@ -75,12 +80,14 @@ export const changesRoutes: FastifyPluginAsync<{ context: OriginContext; options
       const abort = new AbortController();
       const onClose = (): void => abort.abort();
       request.raw.once('close', onClose);
+      stoppers.add(onClose);
       try {
         const moved = await hub.waitPast(since, waitSeconds * 1000, abort.signal);
         if (moved !== null) page = await db.changesSince(since, limit);
       } finally {
         waiting--;
         request.raw.off('close', onClose);
+        stoppers.delete(onClose);
       }
     }
     const last = page.length > 0 ? page[page.length - 1]!.serial : since;
@@ -109,6 +116,7 @@ export const changesRoutes: FastifyPluginAsync<{ context: OriginContext; options
     };
     request.raw.once('close', onClose);
     res.once('close', onClose);
+    stoppers.add(onClose);
     try {
       while (!closed) {
         const page = await db.changesSince(cursor, limit);
@@ -135,6 +143,7 @@ export const changesRoutes: FastifyPluginAsync<{ context: OriginContext; options
     } finally {
       waiting--;
       unsubscribe();
+      stoppers.delete(onClose);
       res.end();
     }
   };

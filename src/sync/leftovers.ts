@@ -1,0 +1,99 @@
+/**
+ * What the tree's pages stopped linking — files, release pages, a removed
+ * project's pages — kept until the root index no longer lists it, then deleted
+ * (DESIGN.md §4 rule 4: a removal takes the link out first and deletes later).
+ */
+import { parseFilename } from '../core/filenames.js';
+import { normalizeName } from '../core/names.js';
+import type { ProjectLinks } from './page-links.js';
+import type { StaticTree } from './static-tree.js';
+import { metadataKey, projectKeys, versionOfKey } from './tree-layout.js';
+
+/** The metadata key's base file, or the key itself. */
+function baseOf(key: string): string {
+  return key.endsWith('.metadata') ? key.slice(0, -'.metadata'.length) : key;
+}
+
+/** Whether a distribution path's filename names project `name`: a guard before deleting it. */
+function belongsTo(name: string, path: string): boolean {
+  try {
+    return normalizeName(parseFilename(path.slice(path.lastIndexOf('/') + 1)).name) === name;
+  } catch {
+    return false;
+  }
+}
+
+export class Leftovers {
+  /** Keys (files, metadata) a project's pages stopped linking. */
+  readonly #files = new Map<string, Set<string>>();
+  /** Projects to look at after the root, with the JSON API releases their new pages list (null: none). */
+  readonly #dirty = new Map<string, ReadonlySet<string> | null>();
+  /** Projects the source said are gone. */
+  readonly #gone = new Set<string>();
+
+  /** Note the files `old` linked that `now` does not (now null: the project is gone). */
+  unlinked(name: string, old: ProjectLinks | null, now: ProjectLinks | null): void {
+    const pending = this.#files.get(name) ?? new Set<string>();
+    for (const link of old?.files.values() ?? []) {
+      const still = now?.files.get(link.path);
+      if (still === undefined) pending.add(link.path);
+      if (link.metadataSha256 !== null && (still === undefined || still.metadataSha256 === null)) pending.add(metadataKey(link.path));
+    }
+    if (pending.size > 0) this.#files.set(name, pending);
+  }
+
+  /** The source no longer has the project: its pages go once the root stops listing it. */
+  gone(name: string): void {
+    this.#gone.add(name);
+    this.#dirty.set(name, null);
+  }
+
+  /** The project's Simple pages are up: it is not gone. */
+  exists(name: string): void {
+    this.#gone.delete(name);
+  }
+
+  /** The project's pages are all written; `releases` are those its JSON API lists (null: no JSON API). */
+  written(name: string, releases: ReadonlySet<string> | null): void {
+    this.#dirty.set(name, releases);
+  }
+
+  /** Delete what nothing links any more. Call after the root index that no longer lists it. Resolves to the keys deleted. */
+  async sweep(tree: StaticTree, listed: ReadonlySet<string>): Promise<number> {
+    let deleted = 0;
+    const remove = async (key: string): Promise<void> => {
+      await tree.delete(key);
+      deleted++;
+    };
+    for (const [name, releases] of [...this.#dirty]) {
+      const pending = this.#files.get(name) ?? new Set<string>();
+      const keys = projectKeys(name);
+      if (this.#gone.has(name)) {
+        if (listed.has(name)) continue;
+        // Pages first, then the files they linked. The two pages links are read back from go
+        // last, so a crash in between leaves them to find the files again on the next run.
+        const readBack = (key: string): number => (key === keys.v1Json ? 2 : key === keys.jsonApi ? 1 : 0);
+        const pages = [...(await tree.keys(keys.simplePrefix)), ...(await tree.keys(keys.pypiPrefix))];
+        for (const key of pages.sort((a, b) => readBack(a) - readBack(b))) await remove(key);
+        for (const key of pending) if (belongsTo(name, baseOf(key))) await remove(key);
+        this.#gone.delete(name);
+      } else {
+        // JSON API pages the new pages do not have (a removed release, a quarantine) go first,
+        // so that the links read back below are the new pages' only.
+        for (const key of await tree.keys(keys.pypiPrefix)) {
+          const version = versionOfKey(name, key);
+          if (key === keys.jsonApi ? releases === null : version !== null && !releases?.has(version)) await remove(key);
+        }
+        const current = await tree.readProjectLinks(name);
+        for (const key of pending) {
+          const link = current?.files.get(baseOf(key));
+          const linked = link !== undefined && (key === link.path || link.metadataSha256 !== null);
+          if (!linked && belongsTo(name, baseOf(key))) await remove(key);
+        }
+      }
+      this.#dirty.delete(name);
+      this.#files.delete(name);
+    }
+    return deleted;
+  }
+}

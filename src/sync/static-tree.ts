@@ -1,0 +1,219 @@
+/**
+ * The sync engine's target: a blob store (folder or bucket) holding the tree
+ * in bandersnatch's layout (tree-layout.ts). Each put is atomic (the folder
+ * store writes a temp file, fsyncs and renames; S3 makes each PUT whole); the
+ * order between puts is the engine's business (DESIGN.md §4).
+ */
+import { Readable } from 'node:stream';
+import type { BlobStore } from '../blobstore/blob-store.js';
+import { BlobNotFoundError, isPyedgeError } from '../core/errors.js';
+import type { ProjectListing } from '../core/model.js';
+import { normalizeName } from '../core/names.js';
+import type { ServerSig } from '../core/signing.js';
+import { projectLinks, type ProjectLinks } from './page-links.js';
+import { mapLimit } from './pool.js';
+import { rootHtmlChunks, rootJsonChunks } from './root-pages.js';
+import type { ProjectSnapshot } from './source.js';
+import {
+  CONTENT_TYPES,
+  LAST_MODIFIED_KEY,
+  ROOT_KEYS,
+  SERVER_KEY_KEY,
+  STATE_KEY,
+  projectKeys,
+  releaseKey,
+} from './tree-layout.js';
+import { parseTreeState, serializeTreeState, type TreeState } from './tree-state.js';
+
+/** Release pages of one project put at once. */
+const RELEASE_PUTS = 8;
+/** Roots up to this size are put as one buffer (a plain PUT on S3); bigger ones are streamed. */
+const BUFFER_ROOT_BYTES = 8 * 1024 * 1024;
+
+/** What the tree's root index says: its serial and each project's. */
+export interface TreeRoot {
+  readonly serial: number;
+  readonly projects: ReadonlyMap<string, number>;
+}
+
+/** Reads a whole readable into one buffer. */
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/** A buffer when the chunks are small, else a stream that replays what was read and goes on. */
+function bodyOf(chunks: Iterator<Buffer>): Buffer | Readable {
+  const head: Buffer[] = [];
+  let size = 0;
+  for (let next = chunks.next(); !next.done; next = chunks.next()) {
+    head.push(next.value);
+    size += next.value.length;
+    if (size > BUFFER_ROOT_BYTES) {
+      return Readable.from(
+        (function* () {
+          yield* head;
+          for (let n = chunks.next(); !n.done; n = chunks.next()) yield n.value;
+        })(),
+      );
+    }
+  }
+  return Buffer.concat(head);
+}
+
+export class StaticTree {
+  constructor(readonly store: BlobStore) {}
+
+  get description(): string {
+    return this.store.description;
+  }
+
+  /** The bytes at `key`, or null when there is no such blob. */
+  async read(key: string): Promise<Buffer | null> {
+    try {
+      return await readAll((await this.store.get(key)).body);
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /** The state object, or null when there is none or it cannot be read (the engine rewrites it). */
+  async readState(): Promise<TreeState | null> {
+    const bytes = await this.read(STATE_KEY);
+    if (bytes === null) return null;
+    try {
+      return parseTreeState(bytes);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The links of a project's pages now in the tree, or null when it has none (or they are unreadable). */
+  async readProjectLinks(name: string): Promise<ProjectLinks | null> {
+    const keys = projectKeys(name);
+    const [json, api] = await Promise.all([this.read(keys.v1Json), this.read(keys.jsonApi)]);
+    if (json === null) return null;
+    try {
+      return projectLinks(json, api);
+    } catch (err) {
+      if (isPyedgeError(err)) return null;
+      throw err;
+    }
+  }
+
+  /** The serials the tree's root JSON lists, or null when it has none (or it is unreadable). */
+  async readRoot(): Promise<TreeRoot | null> {
+    const bytes = await this.read(ROOT_KEYS.v1Json);
+    if (bytes === null) return null;
+    try {
+      const doc = JSON.parse(bytes.toString('utf8')) as { meta?: Record<string, unknown>; projects?: unknown };
+      const serial = doc.meta?.['_last-serial'];
+      if (typeof serial !== 'number' || !Array.isArray(doc.projects)) return null;
+      const projects = new Map<string, number>();
+      for (const p of doc.projects as { name?: unknown; '_last-serial'?: unknown }[]) {
+        if (typeof p.name === 'string' && typeof p['_last-serial'] === 'number') {
+          projects.set(normalizeName(p.name), p['_last-serial']);
+        }
+      }
+      return { serial, projects };
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Every project with a key under `simple/<name>/` or `pypi/<name>/`, and
+   * which of them have all their Simple pages and signature.
+   */
+  async projectNames(): Promise<{ all: Set<string>; complete: Set<string> }> {
+    const all = new Set<string>();
+    const pages = new Map<string, number>();
+    const simplePages = new Set(['index.html', 'index.v1_html', 'index.v1_json', 'serversig']);
+    for (const prefix of ['simple/', 'pypi/']) {
+      for await (const entry of this.store.list(prefix)) {
+        const rest = entry.key.slice(prefix.length);
+        const slash = rest.indexOf('/');
+        if (slash <= 0) continue;
+        const name = rest.slice(0, slash);
+        all.add(name);
+        if (prefix === 'simple/' && simplePages.has(rest.slice(slash + 1))) pages.set(name, (pages.get(name) ?? 0) + 1);
+      }
+    }
+    return { all, complete: new Set([...pages].filter(([, n]) => n === simplePages.size).map(([name]) => name)) };
+  }
+
+  /** Keys under `prefix`. */
+  async keys(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const entry of this.store.list(prefix)) out.push(entry.key);
+    return out;
+  }
+
+  /** True when `key` holds a blob (of `size` bytes, when given). */
+  async has(key: string, size: number | null): Promise<boolean> {
+    try {
+      const info = await this.store.head(key);
+      return size === null || info.size === size;
+    } catch (err) {
+      if (err instanceof BlobNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  async putFile(key: string, body: Readable): Promise<void> {
+    await this.store.put(key, body, { contentType: CONTENT_TYPES.file });
+  }
+
+  /**
+   * A project's Simple pages, each put atomically, then their signature (which
+   * covers these pages only), so the window in which a reader can see a page
+   * with the previous signature is as short as it can be.
+   */
+  async writeSimplePages(snapshot: Pick<ProjectSnapshot, 'name' | 'html' | 'json'>, sig: ServerSig): Promise<void> {
+    const keys = projectKeys(snapshot.name);
+    await this.store.put(keys.html, snapshot.html, { contentType: CONTENT_TYPES.html });
+    await this.store.put(keys.v1Html, snapshot.html, { contentType: CONTENT_TYPES.v1Html });
+    await this.store.put(keys.v1Json, snapshot.json, { contentType: CONTENT_TYPES.v1Json });
+    await this.store.put(keys.serverSig, Buffer.from(JSON.stringify(sig)), { contentType: CONTENT_TYPES.json });
+  }
+
+  /** A project's JSON API: the release pages before the project page that lists them. */
+  async writeJsonApi(name: string, jsonApi: Buffer | null, releases: ReadonlyMap<string, Buffer>): Promise<void> {
+    // A project with many releases has as many pages; their order among themselves does not matter.
+    await mapLimit([...releases], RELEASE_PUTS, ([version, doc]) => this.store.put(releaseKey(name, version), doc, { contentType: CONTENT_TYPES.json }));
+    if (jsonApi !== null) await this.store.put(projectKeys(name).jsonApi, jsonApi, { contentType: CONTENT_TYPES.json });
+  }
+
+  /** The root index at `serial`: the JSON always, the HTML (two keys, same bytes) when `html` is set. */
+  async writeRoot(projects: readonly ProjectListing[], serial: number, html: boolean): Promise<void> {
+    if (html) {
+      await this.store.put(ROOT_KEYS.html, bodyOf(rootHtmlChunks(projects)), { contentType: CONTENT_TYPES.html });
+      await this.store.put(ROOT_KEYS.v1Html, bodyOf(rootHtmlChunks(projects)), { contentType: CONTENT_TYPES.v1Html });
+    }
+    await this.store.put(ROOT_KEYS.v1Json, bodyOf(rootJsonChunks(projects, serial)), { contentType: CONTENT_TYPES.v1Json });
+  }
+
+  async readServerKey(): Promise<string | null> {
+    return (await this.read(SERVER_KEY_KEY))?.toString('utf8') ?? null;
+  }
+
+  async writeServerKey(pem: string): Promise<void> {
+    await this.store.put(SERVER_KEY_KEY, Buffer.from(pem), { contentType: CONTENT_TYPES.text });
+  }
+
+  /** `last-modified`, then the state object: the last writes of a batch. */
+  async writeFinal(lastModified: string, state: TreeState): Promise<void> {
+    await this.store.put(LAST_MODIFIED_KEY, Buffer.from(lastModified), { contentType: CONTENT_TYPES.text });
+    await this.store.put(STATE_KEY, serializeTreeState(state), { contentType: CONTENT_TYPES.json });
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.store.delete(key);
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}

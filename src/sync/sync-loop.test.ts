@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
+import { loadServerKey } from '../signing/key-file.js';
+import type { BatchResult } from './batch-result.js';
+import { SyncEngine } from './engine.js';
+import { FakeIndex } from './fake-index.js';
+import { StaticTree } from './static-tree.js';
+import { syncOnce, watch } from './sync-loop.js';
+import { projectKeys } from './tree-layout.js';
+import { verifyTree } from './verify.js';
+
+const dirs: string[] = [];
+after(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+const fast = { initialMs: 5, maxMs: 20, factor: 2, jitter: 0 };
+
+async function setup(): Promise<{ tree: StaticTree; index: FakeIndex; engine: SyncEngine }> {
+  const dir = await mkdtemp(join(tmpdir(), 'pyedge-loop-'));
+  dirs.push(dir);
+  const tree = new StaticTree(new FolderBlobStore(join(dir, 'tree')));
+  const index = new FakeIndex();
+  index.upload('first', '1.0', 'first-1.0.tar.gz', 'first');
+  const engine = new SyncEngine({ source: index, tree, key: await loadServerKey(join(dir, 'key.pem'), { create: true }), logger: pino({ level: 'silent' }), settleMs: 200 });
+  await engine.open();
+  return { tree, index, engine };
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('syncOnce', () => {
+  it('retries a failed batch and reports the last result', async () => {
+    const { index, engine } = await setup();
+    index.down = true;
+    const results: BatchResult[] = [];
+    const failed = await syncOnce(engine, { attempts: 3, backoff: fast, onBatch: (r) => results.push(r) });
+    assert.equal(failed.ok, false);
+    assert.equal(results.length, 3);
+    index.down = false;
+    const ok = await syncOnce(engine, { backoff: fast });
+    assert.equal(ok.ok, true);
+    assert.equal(ok.serial, index.serial);
+  });
+});
+
+describe('watch', () => {
+  it('applies a change as soon as the feed shows it, rides out a source outage, and stops on abort', async () => {
+    const { tree, index, engine } = await setup();
+    const stop = new AbortController();
+    const results: BatchResult[] = [];
+    const running = watch(engine, index, { intervalMs: 60_000, signal: stop.signal, logger: pino({ level: 'silent' }), backoff: fast, onBatch: (r) => results.push(r) });
+    try {
+      await until('the first sync', async () => (await tree.readState())?.serial === index.serial);
+
+      const started = Date.now();
+      index.upload('second', '1.0', 'second-1.0.tar.gz', 'second');
+      await until('the upload in the tree', async () => (await tree.read(projectKeys('second').html)) !== null);
+      assert.ok(Date.now() - started < 1000, 'no waiting for an interval');
+      await until('the batch to finish', async () => (await tree.readState())?.serial === index.serial);
+
+      const before = await tree.readState();
+      index.down = true;
+      await new Promise((r) => setTimeout(r, 100));
+      index.upload('third', '1.0', 'third-1.0.tar.gz', 'third');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await tree.readState(), before, 'nothing recorded while the source is down');
+      assert.equal((await verifyTree(tree)).ok, true);
+      index.down = false;
+      await until('the catch-up', async () => (await tree.readState())?.serial === index.serial);
+      assert.notEqual(await tree.read(projectKeys('third').html), null);
+    } finally {
+      stop.abort();
+      await running;
+    }
+    assert.equal(results.at(-1)!.ok, true);
+  });
+
+  it('reconciles every interval: a page deleted behind its back comes back', async () => {
+    const { tree, engine, index } = await setup();
+    const stop = new AbortController();
+    const running = watch(engine, index, { intervalMs: 1000, signal: stop.signal, logger: pino({ level: 'silent' }), backoff: fast });
+    try {
+      await until('the first sync', async () => (await tree.readState())?.serial === index.serial);
+      for (const key of await tree.keys('simple/first/')) await tree.delete(key);
+      await until('the reconcile', async () => (await tree.read(projectKeys('first').v1Json)) !== null, 4000);
+      assert.equal((await verifyTree(tree)).ok, true);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+});

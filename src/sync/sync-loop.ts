@@ -1,0 +1,106 @@
+/**
+ * Driving the engine: once to the source's current serial (`pyedge publish`),
+ * or for ever (`--watch`): a batch the moment the change feed moves, a full
+ * reconcile every interval, and backoff while the source is down — the tree
+ * keeps its last consistent state meanwhile, since a failed batch records nothing.
+ */
+import type { Logger } from 'pino';
+import type { BatchResult } from './batch-result.js';
+import type { SyncEngine } from './engine.js';
+import { Backoff, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './retry.js';
+import type { ChangePage, SyncSource } from './source.js';
+
+export interface SyncOnceOptions {
+  /** Batches tried before giving up. Default 5. */
+  readonly attempts?: number;
+  readonly backoff?: BackoffPolicy;
+  readonly signal?: AbortSignal;
+  readonly onBatch?: (result: BatchResult) => void;
+}
+
+/** Brings the tree to the source's current serial; resolves with the last batch's result (ok or not). */
+export async function syncOnce(engine: SyncEngine, options: SyncOnceOptions = {}): Promise<BatchResult> {
+  const backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    const result = await engine.runBatch(options.signal ? { signal: options.signal } : {});
+    options.onBatch?.(result);
+    if (result.ok || attempt >= attempts || options.signal?.aborted) return result;
+    await sleep(backoff.next(), options.signal);
+  }
+}
+
+export interface WatchOptions {
+  /** Full reconcile (tree rescan + root comparison) every this many ms. */
+  readonly intervalMs: number;
+  /** Stops the loop: the batch under way finishes, then watch resolves. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  readonly onBatch?: (result: BatchResult) => void;
+  /** Waits between failed attempts while the source is down. */
+  readonly backoff?: BackoffPolicy;
+  /** Longest single wait on the change feed, in ms. Default 30 s. */
+  readonly pollMs?: number;
+}
+
+/** Follows the source's change feed until `signal` aborts. */
+export async function watch(engine: SyncEngine, source: SyncSource, options: WatchOptions): Promise<void> {
+  const { signal, logger } = options;
+  const backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+  const pollMs = options.pollMs ?? 30_000;
+  let nextReconcile = 0;
+  let retry = true;
+  let cursor = Math.max(0, engine.appliedSerial);
+  let down = false;
+  // Whether the tree was read since the last reconcile (engine.open() has just read it).
+  let scanned = true;
+
+  while (!signal.aborted) {
+    const now = Date.now();
+    let page: ChangePage = { changes: [], next: cursor, lastSerial: cursor };
+    const reconcileDue = now >= nextReconcile;
+    if (!retry && !reconcileDue) {
+      try {
+        page = await source.changesSince(cursor, Math.min(pollMs, nextReconcile - now), signal);
+        if (down) logger.info({ source: source.description }, 'source is back');
+        down = false;
+        backoff.reset();
+      } catch (err) {
+        if (signal.aborted) break;
+        if (!down) logger.warn({ source: source.description, err }, 'source unreachable; the tree keeps its last state; retrying');
+        down = true;
+        await sleep(backoff.next(), signal);
+        continue;
+      }
+      if (signal.aborted) break;
+      if (page.changes.length === 0 && Date.now() < nextReconcile) continue;
+    }
+
+    const reconciling = Date.now() >= nextReconcile;
+    if (reconciling && !scanned) {
+      try {
+        await engine.rescan();
+        scanned = true;
+      } catch (err) {
+        logger.warn({ err }, 'reading the tree failed; retrying');
+        await sleep(backoff.next(), signal);
+        continue;
+      }
+    }
+    const result = await engine.runBatch({ changes: page.changes, signal });
+    options.onBatch?.(result);
+    if (result.ok) {
+      cursor = Math.max(cursor, page.next, result.serial);
+      retry = false;
+      if (reconciling) {
+        nextReconcile = Date.now() + options.intervalMs;
+        scanned = false;
+      }
+      backoff.reset();
+    } else {
+      // The cursor stays: the feed answers with the same changes once the source is back.
+      retry = true;
+      if (!signal.aborted) await sleep(backoff.next(), signal);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The state object (`pyedge-state.json`), written last in every batch: the
+ * serial whose state the tree's root index shows, and where it came from.
+ */
+import { PyedgeError } from '../core/errors.js';
+
+export const TREE_STATE_FORMAT = 'pyedge-tree-v1';
+
+export interface TreeState {
+  readonly format: typeof TREE_STATE_FORMAT;
+  /** Every change up to this serial is in the tree (the root index is at this serial). */
+  readonly serial: number;
+  /** When the batch that wrote it finished (ISO 8601). */
+  readonly time: string;
+  /** The source's URL. */
+  readonly source: string;
+  /** Id of the key that signed the pages (see core/signing.ts keyId). */
+  readonly key: string;
+  /** The source's `rendering` (see SyncSource): e.g. where JSON API file URLs point. */
+  readonly rendering: string;
+  /** Projects in the root index. */
+  readonly projects: number;
+}
+
+export function serializeTreeState(state: TreeState): Buffer {
+  return Buffer.from(JSON.stringify(state, null, 2) + '\n');
+}
+
+/** Parses the state object; PYEDGE_STORAGE when it is not one. */
+export function parseTreeState(bytes: Uint8Array): TreeState {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    value = null;
+  }
+  const s = value as Partial<TreeState> | null;
+  if (
+    s === null ||
+    typeof s !== 'object' ||
+    s.format !== TREE_STATE_FORMAT ||
+    typeof s.serial !== 'number' ||
+    typeof s.source !== 'string' ||
+    typeof s.key !== 'string'
+  ) {
+    throw new PyedgeError('PYEDGE_STORAGE', `The tree's state object is not a ${TREE_STATE_FORMAT} document; run 'pyedge verify --repair'.`);
+  }
+  return {
+    format: TREE_STATE_FORMAT,
+    serial: s.serial,
+    time: String(s.time),
+    source: s.source,
+    key: s.key,
+    rendering: String(s.rendering ?? ''),
+    projects: Number(s.projects ?? 0),
+  };
+}
+
+/** PEP 381's `last-modified` line for a change time, in UTC: `20260131T12:34:56\n` (as the origin serves it). */
+export function lastModifiedText(iso: string | null): string {
+  const d = iso === null ? new Date(0) : new Date(iso);
+  const t = Number.isNaN(d.getTime()) ? new Date(0) : d;
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${t.getUTCFullYear()}${p(t.getUTCMonth() + 1)}${p(t.getUTCDate())}T${p(t.getUTCHours())}:${p(t.getUTCMinutes())}:${p(t.getUTCSeconds())}\n`;
+}
