@@ -119,7 +119,8 @@ describe('pyedge publish to a folder served by nginx', () => {
 
     const wheel = await buildWheel(work, { name: 'pub-demo', version: '1.1', module: 'pub_demo', value: 'demo-1.1', metadataVersion: '2.1' });
     assert.equal((await formUpload(origin.url, wheel, { token })).status, 200);
-    await waitFor('pub-demo 1.1 in the tree', async () => (await fileText(join(tree, 'simple/pub-demo/index.html')))?.includes(basename(wheel)) ?? false);
+    // The three encodings of a page are written one after the other: wait for the last one.
+    await waitFor('pub-demo 1.1 in the tree', async () => (await fileText(join(tree, 'simple/pub-demo/index.v1_json')))?.includes(basename(wheel)) ?? false);
     const page = JSON.parse((await fileText(join(tree, 'simple/pub-demo/index.v1_json')))!) as { files: { filename: string; url: string }[] };
     const filePath = join(tree, 'simple/pub-demo', page.files.find((f) => f.filename === basename(wheel))!.url);
     assert.notEqual(await fileText(filePath), null, 'the file was copied');
