@@ -135,9 +135,10 @@ export class S3BlobStore implements BlobStore {
         // "bytes 0-9/1234". A server that ignored the Range answers 200 with the whole blob, and
         // some (s3rver for "bytes=0-0") send more than asked: cut out what was asked for.
         const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.ContentRange ?? '');
+        // Without a Content-Range the server ignored the Range (or sent no usable length): ask for the size.
+        size = match ? Number(match[3]) : (await this.head(key, { ...(signal ? { signal } : {}) })).size;
         const sentStart = match ? Number(match[1]) : 0;
-        const sentEnd = match ? Number(match[2]) : contentLength - 1;
-        size = match ? Number(match[3]) : contentLength;
+        const sentEnd = match ? Number(match[2]) : size - 1;
         if (range.start >= size) {
           body.destroy();
           throw rangeNotSatisfiable(range, key, size);
