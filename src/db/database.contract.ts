@@ -7,23 +7,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isPyedgeError } from '../core/errors.js';
 import type { AddFileInput, Database } from './database.js';
-import { rejectsWith, upload, type MakeDatabase } from './contract-fixtures.js';
+import { rejectsWith, upload, withDatabase, type MakeDatabase } from './contract-fixtures.js';
 import { runManagementContract } from './management.contract.js';
 
 export type { MakeDatabase } from './contract-fixtures.js';
 
 export function runDatabaseContract(label: string, make: MakeDatabase): void {
   /** Runs `fn` on a fresh, migrated database and always cleans up. */
-  const withDb = async (fn: (db: Database) => Promise<void>): Promise<void> => {
-    const { db, cleanup } = await make();
-    try {
-      await db.migrate();
-      await fn(db);
-    } finally {
-      await db.close();
-      await cleanup();
-    }
-  };
+  const withDb = (fn: (db: Database) => Promise<void>): Promise<void> => withDatabase(make, fn);
 
   describe(`Database contract: ${label}`, () => {
     it('migrating twice is harmless and starts empty', () =>

@@ -39,17 +39,21 @@ export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = asyn
   const { pages, config } = context;
   const cacheControl = `max-age=${config.pageMaxAge}, public`;
 
-  const send = (request: FastifyRequest, reply: FastifyReply, page: RenderedPage): Buffer | undefined => {
-    const format = negotiate(request);
-    const json = format === 'json';
-    const etag = json ? page.jsonEtag : page.htmlEtag;
+  /** The headers every Simple page carries; true when the client's copy is current (answer 304). */
+  const pageHeaders = (request: FastifyRequest, reply: FastifyReply, format: SimpleFormat, etag: string, serial: number): boolean => {
     void reply
       .header('content-type', contentTypeOf(format))
       .header('etag', etag)
       .header('vary', 'Accept')
       .header('cache-control', cacheControl)
-      .header('x-pypi-last-serial', String(page.serial));
-    if (notModified(request, etag)) {
+      .header('x-pypi-last-serial', String(serial));
+    return notModified(request, etag);
+  };
+
+  const send = (request: FastifyRequest, reply: FastifyReply, page: RenderedPage): Buffer | undefined => {
+    const format = negotiate(request);
+    const json = format === 'json';
+    if (pageHeaders(request, reply, format, json ? page.jsonEtag : page.htmlEtag, page.serial)) {
       void reply.code(304);
       return undefined;
     }
@@ -62,14 +66,7 @@ export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = asyn
     const format = negotiate(request);
     const root = await context.root.files();
     const json = format === 'json';
-    const etag = json ? root.jsonEtag : root.htmlEtag;
-    void reply
-      .header('content-type', contentTypeOf(format))
-      .header('etag', etag)
-      .header('vary', 'Accept')
-      .header('cache-control', cacheControl)
-      .header('x-pypi-last-serial', String(root.serial));
-    if (notModified(request, etag)) return reply.code(304).send();
+    if (pageHeaders(request, reply, format, json ? root.jsonEtag : root.htmlEtag, root.serial)) return reply.code(304).send();
     // Tens of MB at PyPI's size: streamed from the rendering on disk, never held in memory.
     return reply
       .header('content-length', String(json ? root.jsonSize : root.htmlSize))
