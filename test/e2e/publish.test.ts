@@ -129,7 +129,7 @@ describe('pyedge publish to a folder served by nginx', () => {
     assert.equal(rm1.code, 0, rm1.stderr);
     await waitFor('the removal in the tree', async () => !((await fileText(join(tree, 'simple/pub-demo/index.html')))?.includes(basename(wheel)) ?? true));
     await waitFor('the removed file deleted', async () => (await fileText(filePath)) === null);
-    assert.equal(await fileText(`${filePath}.metadata`), null);
+    await waitFor('its metadata deleted', async () => (await fileText(`${filePath}.metadata`)) === null);
   });
 
   test('every page equals the origin bytes at the same serial, and pyedge verify passes', async () => {
