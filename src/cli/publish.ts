@@ -1,9 +1,8 @@
 /** `pyedge publish`: copy the origin's static parts into a static tree (folder or bucket) and keep it in step. */
 import { Command } from 'commander';
-import { envOption } from './env-options.js';
+import { envOption, withS3Options } from './env-options.js';
 import { createLogger } from './logger.js';
 import { onShutdown } from './shutdown.js';
-import { ORIGIN_DEFAULTS } from '../origin/origin-config.js';
 import { describeBatch, type BatchResult } from '../sync/batch-result.js';
 import { PUBLISHER_DEFAULTS, resolvePublisherConfig, type PublisherOptions } from '../sync/publisher-config.js';
 import { openPublisher } from '../sync/publisher.js';
@@ -16,7 +15,7 @@ function printBatch(result: BatchResult): void {
 }
 
 export function publishCommand(): Command {
-  return new Command('publish')
+  return withS3Options(new Command('publish')
     .description("copy the origin's Simple pages, JSON API and files into a static tree, in an order that keeps it consistent")
     .addOption(envOption('--source <url>', "the origin's URL"))
     .addOption(envOption('--target <location>', 'the static tree: a folder or s3://BUCKET/PREFIX'))
@@ -25,8 +24,6 @@ export function publishCommand(): Command {
     .addOption(envOption('--public-url <url>', "where the tree is served: JSON API file URLs point there instead of at the origin"))
     .addOption(envOption('--key-file <path>', "the publisher's ed25519 signing key (default ~/.pyedge/keys/publisher-key.pem; created if missing)"))
     .addOption(envOption('--concurrency <n>', 'pages fetched and files copied at once', PUBLISHER_DEFAULTS.concurrency))
-    .addOption(envOption('--s3-force-path-style <bool>', 'S3: path-style URLs (endpoint/bucket/key)', ORIGIN_DEFAULTS.s3ForcePathStyle))
-    .addOption(envOption('--s3-checksums <mode>', 'S3: WHEN_REQUIRED or WHEN_SUPPORTED request checksums', ORIGIN_DEFAULTS.s3Checksums))
     .addOption(envOption('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', PUBLISHER_DEFAULTS.logLevel))
     .action(async (options: PublisherOptions) => {
       const config = resolvePublisherConfig(options);
@@ -59,5 +56,5 @@ export function publishCommand(): Command {
         await publisher.close();
       });
       await running;
-    });
+    }));
 }

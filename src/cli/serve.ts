@@ -1,13 +1,13 @@
 /** `pyedge serve`: run the origin. */
 import { Command } from 'commander';
-import { envOption } from './env-options.js';
+import { envOption, withS3Options } from './env-options.js';
 import { resolveOriginConfig, ORIGIN_DEFAULTS, type OriginOptions } from '../origin/origin-config.js';
 import { startOrigin } from '../origin/server.js';
 import { createLogger } from './logger.js';
 import { onShutdown } from './shutdown.js';
 
 export function serveCommand(): Command {
-  return new Command('serve')
+  return withS3Options(new Command('serve')
     .description('run the origin: uploads (twine), the Simple API (pip) and package files')
     .addOption(envOption('--data <dir>', 'folder for the embedded database, blobs and temporary files'))
     .addOption(envOption('--db <url>', 'database: sqlite:PATH (default: inside --data) or postgres://…'))
@@ -20,8 +20,6 @@ export function serveCommand(): Command {
     .addOption(envOption('--shutdown-grace <duration>', 'how long SIGTERM waits for in-flight uploads', ORIGIN_DEFAULTS.shutdownGrace))
     .addOption(envOption('--key-file <path>', 'ed25519 key that signs pages (default: keys/server-key.pem in --data; created if missing)'))
     .addOption(envOption('--feed-max-clients <n>', 'most change-feed clients waiting at once', ORIGIN_DEFAULTS.feedMaxClients))
-    .addOption(envOption('--s3-force-path-style <bool>', 'S3: path-style URLs (endpoint/bucket/key)', ORIGIN_DEFAULTS.s3ForcePathStyle))
-    .addOption(envOption('--s3-checksums <mode>', 'S3: WHEN_REQUIRED or WHEN_SUPPORTED request checksums', ORIGIN_DEFAULTS.s3Checksums))
     .addOption(envOption('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', ORIGIN_DEFAULTS.logLevel))
     .action(async (options: OriginOptions) => {
       const config = resolveOriginConfig(options);
@@ -34,5 +32,5 @@ export function serveCommand(): Command {
           `  Upload (twine --repository-url): ${base}/legacy/\n`,
       );
       onShutdown(logger, () => origin.close());
-    });
+    }));
 }

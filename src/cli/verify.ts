@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { PyedgeError } from '../core/errors.js';
-import { envOption } from './env-options.js';
+import { envOption, withS3Options } from './env-options.js';
 import { createLogger } from './logger.js';
-import { ORIGIN_DEFAULTS, s3Overrides } from '../origin/origin-config.js';
+import { s3Overrides } from '../origin/origin-config.js';
 import { createBlobStore } from '../blobstore/create-blob-store.js';
 import { describeBatch } from '../sync/batch-result.js';
 import { resolvePublisherConfig, type PublisherOptions } from '../sync/publisher-config.js';
@@ -26,7 +26,7 @@ function printReport(report: VerifyReport): void {
 }
 
 export function verifyCommand(): Command {
-  return new Command('verify')
+  return withS3Options(new Command('verify')
     .description('check a static tree: links resolve, hashes and signatures match, root and pages agree, the recorded serial is not ahead')
     .addOption(envOption('--target <location>', 'the static tree: a folder or s3://BUCKET/PREFIX'))
     .option('--no-hashes', 'check files by presence and size only, without reading them')
@@ -34,8 +34,6 @@ export function verifyCommand(): Command {
     .addOption(envOption('--source <url>', "with --repair: the origin's URL"))
     .addOption(envOption('--public-url <url>', 'with --repair: the URL the publisher gives (JSON API file URLs)'))
     .addOption(envOption('--key-file <path>', "with --repair: the publisher's signing key (default ~/.pyedge/keys/publisher-key.pem)"))
-    .addOption(envOption('--s3-force-path-style <bool>', 'S3: path-style URLs (endpoint/bucket/key)', ORIGIN_DEFAULTS.s3ForcePathStyle))
-    .addOption(envOption('--s3-checksums <mode>', 'S3: WHEN_REQUIRED or WHEN_SUPPORTED request checksums', ORIGIN_DEFAULTS.s3Checksums))
     .addOption(envOption('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'warn'))
     .action(async (options: VerifyCliOptions) => {
       const repair = options.repair === true;
@@ -68,5 +66,5 @@ export function verifyCommand(): Command {
         await publisher.close();
         logger.flush();
       }
-    });
+    }));
 }

@@ -189,6 +189,10 @@ export async function removeProject(trx: Trx, name: string, actor: Actor, now: s
   return { serial, paths: files.map((f) => f.path) };
 }
 
+async function findRole(trx: Trx, projectId: number, userId: number): Promise<{ role: Role } | undefined> {
+  return trx.selectFrom('roles').select('role').where('project_id', '=', projectId).where('user_id', '=', userId).executeTakeFirst();
+}
+
 export async function setRole(trx: Trx, name: string, username: string, role: Role, actor: Actor, now: string): Promise<number> {
   if (role !== 'Owner' && role !== 'Maintainer') {
     throw new PyedgeError('PYEDGE_BAD_REQUEST', `Invalid role '${String(role)}': expected Owner or Maintainer.`, { role });
@@ -196,12 +200,7 @@ export async function setRole(trx: Trx, name: string, username: string, role: Ro
   const serial = await takeSerial(trx);
   const project = await findProject(trx, name);
   const user = await findUser(trx, username);
-  const current = await trx
-    .selectFrom('roles')
-    .select('role')
-    .where('project_id', '=', project.id)
-    .where('user_id', '=', user.id)
-    .executeTakeFirst();
+  const current = await findRole(trx, project.id, user.id);
   const context = { project: project.normalized_name, user: username, role };
   if (current?.role === role) {
     throw new PyedgeError('PYEDGE_BAD_REQUEST', `User '${username}' is already ${article(role)} of project '${project.name}'.`, context);
@@ -226,12 +225,7 @@ export async function removeRole(trx: Trx, name: string, username: string, actor
   const serial = await takeSerial(trx);
   const project = await findProject(trx, name);
   const user = await findUser(trx, username);
-  const current = await trx
-    .selectFrom('roles')
-    .select('role')
-    .where('project_id', '=', project.id)
-    .where('user_id', '=', user.id)
-    .executeTakeFirst();
+  const current = await findRole(trx, project.id, user.id);
   const context = { project: project.normalized_name, user: username };
   if (!current) {
     throw new PyedgeError('PYEDGE_NOT_FOUND', `User '${username}' has no role on project '${project.name}'.`, context);
