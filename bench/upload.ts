@@ -4,7 +4,7 @@
  * folder), and against a trivial node http server that only drains the body
  * (the in-run reference). Run after a build: `node dist/bench/upload.js [--help]`.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +15,7 @@ import { UPLOAD_PHASES } from './lib/upload-profile-phases.js';
 import { machineCpu, processCpu } from './lib/cpu-usage.js';
 import { runLoad, type LoadRequest, type LoadResult } from './lib/load.js';
 import { createToken, startOrigin, startService, stopAll, REPO_ROOT, type Service } from './lib/processes.js';
+import { countSyscalls } from './lib/strace.js';
 import { fixed, markdownTable, median } from './lib/stats.js';
 import { buildBenchWheel, uploadRequest, type UploadRequest } from './lib/wheels.js';
 
@@ -29,6 +30,8 @@ const { values: opts } = parseArgs({
     backends: { type: 'string', default: 'sqlite,postgres' },
     'cpu-prof': { type: 'string' },
     threadpool: { type: 'string' },
+    strace: { type: 'string' },
+    'no-reference': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -36,8 +39,10 @@ const { values: opts } = parseArgs({
 if (opts.help) {
   process.stdout.write(
     'node dist/bench/upload.js [--count 3000] [--warmup 200] [--concurrency 16] [--size 10240] [--projects 50]\n' +
-      '                          [--rounds 1] [--backends sqlite,postgres] [--cpu-prof DIR] [--threadpool N]\n' +
-      '  --threadpool N   start the origin with UV_THREADPOOL_SIZE=N (node default: 4)\n',
+      '                          [--rounds 1] [--backends sqlite,postgres] [--cpu-prof DIR] [--threadpool N] [--strace DIR] [--no-reference]\n' +
+      '  --threadpool N   start the origin with UV_THREADPOOL_SIZE=N (node default: 4)\n' +
+      '  --no-reference   skip the drain + 200 reference server (for quick comparisons between builds)\n' +
+      '  --strace DIR     count the origin\'s system calls per measured upload (strace -f -c; slows the origin down)\n',
   );
   process.exit(0);
 }
@@ -52,6 +57,7 @@ const backends = opts.backends.split(',').filter(Boolean);
 for (const b of backends) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`unknown backend '${b}' (sqlite, postgres)`);
 
 type Target = 'sink' | 'sqlite' | 'postgres';
+const targets: Target[] = [...(opts['no-reference'] ? [] : (['sink'] as const)), ...(backends as Target[])];
 
 interface Run {
   readonly target: Target;
@@ -67,8 +73,12 @@ interface Run {
   readonly machineBusy: number;
 }
 
+/** The system calls worth reporting per upload (the durability work and the writes). */
+const REPORTED_SYSCALLS = ['fsync', 'fdatasync', 'mkdir', 'mkdirat', 'rename', 'renameat', 'renameat2', 'openat', 'close', 'pwrite64', 'write', 'writev', 'read', 'pread64', 'futex'];
+
 /** Run the measured part, also recording CPU used by the server, this client and the machine. */
-async function measured(target: Target, server: Service, requests: readonly LoadRequest[], stored: () => Promise<number | null>): Promise<Run> {
+async function measured(target: Target, server: Service, requests: readonly LoadRequest[], stored: () => Promise<number | null>, straceFile?: string): Promise<Run> {
+  const strace = straceFile && server.child.pid ? await countSyscalls(server.child.pid, straceFile) : null;
   const s0 = await processCpu(server.child.pid);
   const m0 = await machineCpu();
   const c0 = process.cpuUsage();
@@ -77,6 +87,11 @@ async function measured(target: Target, server: Service, requests: readonly Load
   const s1 = await processCpu(server.child.pid);
   const m1 = await machineCpu();
   const n = requests.length;
+  if (strace) {
+    const counts = await strace.stop();
+    const per = REPORTED_SYSCALLS.filter((c) => counts.has(c)).map((c) => `${c} ${fixed(counts.get(c)! / n, 2)}`);
+    process.stderr.write(`  ${target}: system calls per upload (strace -f -c, all threads): ${per.join(', ')}\n`);
+  }
   return {
     target,
     result,
@@ -163,7 +178,9 @@ async function runOrigin(target: 'sqlite' | 'postgres', uploads: readonly Upload
     const warm = await runLoad(origin.url, requests.slice(0, warmup), concurrency);
     if (warm.errors > 0) throw new Error(`${target}: ${warm.errors} warm-up uploads failed; first: ${warm.firstError}`);
     const url = origin.url;
-    return await measured(target, origin, requests.slice(warmup), () => countStoredFiles(url));
+    const straceFile = opts.strace ? join(opts.strace, `strace-${target}-round${round}.txt`) : undefined;
+    if (opts.strace) await mkdir(opts.strace, { recursive: true });
+    return await measured(target, origin, requests.slice(warmup), () => countStoredFiles(url), straceFile);
   } finally {
     await origin?.stop();
     await pgDb?.drop();
@@ -190,7 +207,7 @@ async function main(): Promise<void> {
 
   const runs: Run[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const target of ['sink', ...backends] as Target[]) {
+    for (const target of targets) {
       process.stderr.write(`round ${round}: ${target}…\n`);
       const run = target === 'sink' ? await runSink(uploads) : await runOrigin(target, uploads, round);
       const r = run.result;
@@ -209,7 +226,7 @@ async function main(): Promise<void> {
 
   const of = (t: Target): Run[] => runs.filter((r) => r.target === t);
   const sinkRate = median(of('sink').map((r) => r.result.perSecond));
-  const rows = (['sink', ...backends] as Target[]).map((t) => {
+  const rows = targets.map((t) => {
     const rs = of(t);
     const rate = median(rs.map((r) => r.result.perSecond));
     const label = t === 'sink' ? 'node http, drain + 200 (reference)' : `pyedge origin, ${t === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`;

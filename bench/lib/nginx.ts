@@ -8,9 +8,11 @@ export const NGINX = '/usr/sbin/nginx';
 /**
  * Serve `root` on 127.0.0.1 at a free port. `.v1_json` files are served as
  * PEP 691 JSON, `index.html` as the folder index (bandersnatch's layout).
- * `probePath` must answer 200 once nginx is up.
+ * `probePath` must answer 200 once nginx is up. `openFileCache: false` serves
+ * every request from the file there now: a tree whose files are replaced
+ * (renamed over) must not be served from descriptors nginx keeps open.
  */
-export async function startNginx(root: string, workDir: string, probePath: string): Promise<Service> {
+export async function startNginx(root: string, workDir: string, probePath: string, options: { openFileCache?: boolean } = {}): Promise<Service> {
   await mkdir(workDir, { recursive: true });
   const port = await freePort();
   const conf = join(workDir, 'nginx.conf');
@@ -41,7 +43,7 @@ http {
   # Generous, so that nginx never closes a benchmark connection early.
   keepalive_requests 10000000;
   keepalive_timeout 120s;
-  open_file_cache max=1000 inactive=60s;
+  ${options.openFileCache === false ? 'open_file_cache off;' : 'open_file_cache max=1000 inactive=60s;'}
   server {
     listen 127.0.0.1:${port};
     root ${root};

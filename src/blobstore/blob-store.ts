@@ -29,8 +29,19 @@ export interface OpOptions {
   readonly signal?: AbortSignal;
 }
 
+/** HTTP caching headers a store that serves its blobs itself (S3 behind a CDN) keeps with a blob. */
+export interface CacheHeaders {
+  readonly cacheControl?: string;
+  /** Kept as `x-amz-meta-surrogate-control` on S3, which Fastly reads from S3 origins. */
+  readonly surrogateControl?: string;
+  /** Space-separated surrogate keys, kept as `x-amz-meta-surrogate-key`. */
+  readonly surrogateKey?: string;
+}
+
 export interface PutOptions extends OpOptions {
   readonly contentType?: string;
+  /** Caching headers for stores that keep them (S3); the folder store ignores them, as it does `contentType`. */
+  readonly cache?: CacheHeaders;
   /**
    * false: skip the per-blob flushes; the blob is durable only after `sync()`.
    * For bulk loads of many small blobs; every other write keeps the default (true).

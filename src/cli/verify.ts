@@ -21,6 +21,7 @@ interface VerifyCliOptions extends PublisherOptions {
 function printReport(report: VerifyReport): void {
   for (const p of report.problems) process.stdout.write(`problem: ${p.key}: ${p.message}\n`);
   if (report.orphans.length > 0) process.stdout.write(`note: ${report.orphans.length} file(s) no page links (--repair deletes them)\n`);
+  if (report.ahead.length > 0) process.stdout.write(`note: ${report.ahead.length} key(s) ahead of the recorded serial (a batch under way or cut short; the next publish finishes it)\n`);
   const summary = `${report.projects} projects, ${report.files} files, serial ${report.serial ?? 'none'}`;
   process.stdout.write(report.ok ? `tree OK: ${summary}\n` : `tree INCONSISTENT: ${report.problems.length} problem(s); ${summary}\n`);
 }

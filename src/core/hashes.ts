@@ -1,6 +1,6 @@
 /** Digests of distribution files and Warehouse's content-addressed paths. */
 import { createHash, type Hash } from 'node:crypto';
-import { blake2b } from '@noble/hashes/blake2.js';
+import { Blake2b256, blake2b256 } from './blake2b.js';
 
 /** The three digests PyPI records for every file. */
 export interface FileDigests {
@@ -13,7 +13,7 @@ export interface FileDigests {
 export class MultiHasher {
   private readonly md5: Hash = createHash('md5');
   private readonly sha256: Hash = createHash('sha256');
-  private readonly b2 = blake2b.create({ dkLen: 32 });
+  private readonly b2 = new Blake2b256();
   size = 0;
 
   update(chunk: Uint8Array): void {
@@ -37,7 +37,7 @@ export function sha256Hex(data: Uint8Array | string): string {
 }
 
 export function blake2b256Hex(data: Uint8Array): string {
-  return Buffer.from(blake2b(data, { dkLen: 32 })).toString('hex');
+  return Buffer.from(blake2b256(data)).toString('hex');
 }
 
 /** Warehouse's file path: `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<filename>`. */

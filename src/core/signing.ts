@@ -49,12 +49,17 @@ export function signPage(privateKey: KeyObject, name: string, serial: number, fo
   return { sha256, signature: sign(null, statement(name, serial, format, sha256), privateKey).toString('base64') };
 }
 
+/** Key ids by private key: deriving one costs more than the two signatures of a page. */
+const signerIds = new WeakMap<KeyObject, string>();
+
 export function signProject(privateKey: KeyObject, name: string, serial: number, html: Uint8Array, json: Uint8Array): ServerSig {
+  let id = signerIds.get(privateKey);
+  if (id === undefined) signerIds.set(privateKey, (id = keyId(createPublicKey(privateKey))));
   return {
     version: SIGNATURE_VERSION,
     name,
     serial,
-    key: keyId(createPublicKey(privateKey)),
+    key: id,
     html: signPage(privateKey, name, serial, 'html', html),
     json: signPage(privateKey, name, serial, 'json', json),
   };

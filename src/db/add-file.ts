@@ -1,4 +1,9 @@
-/** One upload applied inside a transaction: the checks, then the writes and their serials. */
+/**
+ * One upload applied inside a transaction: the checks, then the writes and
+ * their serials. The rules live here once; each engine supplies the few
+ * statements they need as an UploadWriter (kysely for PostgreSQL, prepared
+ * statements for SQLite, whose uploads are committed in groups).
+ */
 import type { Insertable, Transaction } from 'kysely';
 import { PyedgeError } from '../core/errors.js';
 import type { Project, Role } from '../core/model.js';
@@ -6,7 +11,33 @@ import { normalizeName } from '../core/names.js';
 import type { AddFileInput, AddFileResult } from './database.js';
 import { toProject } from './rows.js';
 import type { ProjectRow } from './rows.js';
-import type { ChangelogTable, Schema } from './schema.js';
+import type { ChangelogTable, FilesTable, ReleasesTable, Schema } from './schema.js';
+
+/** The project an upload goes to, with the uploader's role on it. */
+export type ProjectWithRole = ProjectRow & { role: Role | null };
+
+/**
+ * The statements an upload runs, all inside the caller's transaction. Rows go
+ * in as the tables name their columns.
+ */
+export interface UploadWriter {
+  /** The project of this normalized name, with `userId`'s role on it (null: none). */
+  findProject(normalizedName: string, userId: number): Promise<ProjectWithRole | undefined>;
+  /** Whether the filename was ever used; `fileId` null when its file was removed since. */
+  findFilename(filename: string): Promise<{ fileId: number | null } | undefined>;
+  /** The release of this canonical version, with the id of its sdist (null: none yet). */
+  findRelease(projectId: number, canonicalVersion: string): Promise<{ id: number; sdistId: number | null } | undefined>;
+  /** Add `count` to the serial counter (locking it) and return the new last serial. */
+  takeSerials(count: number): Promise<number>;
+  setProjectSerial(projectId: number, lastSerial: number): Promise<void>;
+  /** Insert a project and give `userId` the Owner role on it. */
+  insertProject(row: Pick<ProjectRow, 'name' | 'normalized_name' | 'created_at' | 'last_serial'>, ownerId: number): Promise<ProjectRow>;
+  /** Insert a release and return its id. */
+  insertRelease(row: Insertable<ReleasesTable>): Promise<number>;
+  /** Register the filename forever, insert the file and its core metadata (when not null). */
+  insertFile(row: Insertable<FilesTable>, coreMetadata: string | null): Promise<void>;
+  insertChanges(rows: readonly Insertable<ChangelogTable>[]): Promise<void>;
+}
 
 /**
  * Check and record one upload. Runs inside the caller's transaction; throws a
@@ -14,18 +45,12 @@ import type { ChangelogTable, Schema } from './schema.js';
  * row is locked only after every check, so concurrent uploads wait on each
  * other for the writes alone.
  */
-export async function applyUpload(trx: Transaction<Schema>, input: AddFileInput, now: string): Promise<AddFileResult> {
+export async function applyUpload(writer: UploadWriter, input: AddFileInput, now: string): Promise<AddFileResult> {
   const normalizedName = normalizeName(input.projectName);
   const { userId, username } = input.uploader;
   const { file } = input;
 
-  const existing = await trx
-    .selectFrom('projects as p')
-    .leftJoin('roles as r', (join) => join.onRef('r.project_id', '=', 'p.id').on('r.user_id', '=', userId))
-    .selectAll('p')
-    .select('r.role')
-    .where('p.normalized_name', '=', normalizedName)
-    .executeTakeFirst();
+  const existing = await writer.findProject(normalizedName, userId);
   if (existing) {
     assertMayUpload(existing, existing.role, username, input.tokenScope);
   } else if (input.tokenScope !== null && input.tokenScope !== normalizedName) {
@@ -36,14 +61,9 @@ export async function applyUpload(trx: Transaction<Schema>, input: AddFileInput,
     );
   }
 
-  const used = await trx
-    .selectFrom('file_registry as fr')
-    .leftJoin('files as f', 'f.filename', 'fr.filename')
-    .select('f.id')
-    .where('fr.filename', '=', file.filename)
-    .executeTakeFirst();
+  const used = await writer.findFilename(file.filename);
   if (used) {
-    if (used.id !== null) {
+    if (used.fileId !== null) {
       throw new PyedgeError(
         'PYEDGE_FILE_EXISTS',
         `File already exists ('${file.filename}'). Use a new version or a new build tag.`,
@@ -55,16 +75,8 @@ export async function applyUpload(trx: Transaction<Schema>, input: AddFileInput,
     });
   }
 
-  const release = existing
-    ? await trx
-        .selectFrom('releases as r')
-        .leftJoin('files as f', (join) => join.onRef('f.release_id', '=', 'r.id').on('f.packagetype', '=', 'sdist'))
-        .select(['r.id', 'f.id as sdist_id'])
-        .where('r.project_id', '=', existing.id)
-        .where('r.canonical_version', '=', input.canonicalVersion)
-        .executeTakeFirst()
-    : undefined;
-  if (release && release.sdist_id !== null && file.packagetype === 'sdist') {
+  const release = existing ? await writer.findRelease(existing.id, input.canonicalVersion) : undefined;
+  if (release && release.sdistId !== null && file.packagetype === 'sdist') {
     throw new PyedgeError('PYEDGE_SDIST_EXISTS', 'Only one sdist may be uploaded per release.', {
       project: normalizedName,
       version: input.version,
@@ -73,12 +85,7 @@ export async function applyUpload(trx: Transaction<Schema>, input: AddFileInput,
 
   // Checks done: take all the serials this upload needs in one statement (this locks the counter row).
   const count = 1 + (existing ? 0 : 1) + (release ? 0 : 1);
-  const { last_serial: lastSerial } = await trx
-    .updateTable('counter')
-    .set((eb) => ({ last_serial: eb('last_serial', '+', count) }))
-    .where('id', '=', 1)
-    .returning('last_serial')
-    .executeTakeFirstOrThrow();
+  const lastSerial = await writer.takeSerials(count);
   let serial = lastSerial - count + 1;
 
   let project: Project;
@@ -95,15 +102,13 @@ export async function applyUpload(trx: Transaction<Schema>, input: AddFileInput,
   };
 
   if (existing) {
-    await trx.updateTable('projects').set({ last_serial: lastSerial }).where('id', '=', existing.id).execute();
+    await writer.setProjectSerial(existing.id, lastSerial);
     project = { ...toProject(existing), lastSerial };
   } else {
-    const row = await trx
-      .insertInto('projects')
-      .values({ name: input.projectName, normalized_name: normalizedName, created_at: now, last_serial: lastSerial })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await trx.insertInto('roles').values({ user_id: userId, project_id: row.id, role: 'Owner' }).execute();
+    const row = await writer.insertProject(
+      { name: input.projectName, normalized_name: normalizedName, created_at: now, last_serial: lastSerial },
+      userId,
+    );
     project = toProject(row);
     change({ action: 'create', version: null, filename: null, detail: null });
   }
@@ -112,25 +117,18 @@ export async function applyUpload(trx: Transaction<Schema>, input: AddFileInput,
   if (release) {
     releaseId = release.id;
   } else {
-    const row = await trx
-      .insertInto('releases')
-      .values({
-        project_id: project.id,
-        version: input.version,
-        canonical_version: input.canonicalVersion,
-        created_at: now,
-        metadata: JSON.stringify(input.metadata),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    releaseId = row.id;
+    releaseId = await writer.insertRelease({
+      project_id: project.id,
+      version: input.version,
+      canonical_version: input.canonicalVersion,
+      created_at: now,
+      metadata: JSON.stringify(input.metadata),
+    });
     change({ action: 'new release', version: input.version, filename: null, detail: null });
   }
 
-  await trx.insertInto('file_registry').values({ filename: file.filename }).execute();
-  await trx
-    .insertInto('files')
-    .values({
+  await writer.insertFile(
+    {
       release_id: releaseId,
       filename: file.filename,
       packagetype: file.packagetype,
@@ -144,16 +142,78 @@ export async function applyUpload(trx: Transaction<Schema>, input: AddFileInput,
       metadata_sha256: file.metadataSha256,
       upload_time: now,
       uploaded_by: username,
-    })
-    .execute();
-  if (input.coreMetadata !== null) {
-    await trx.insertInto('core_metadata').values({ path: file.path, content: input.coreMetadata }).execute();
-  }
+    },
+    input.coreMetadata,
+  );
   // PyPI's journal wording, which XML-RPC `changelog` clients expect as the action text.
   change({ action: 'add file', version: input.version, filename: file.filename, detail: `add ${file.pythonVersion} file ${file.filename}` });
-  await trx.insertInto('changelog').values(changes).execute();
+  await writer.insertChanges(changes);
 
   return { serial: lastSerial, project, createdProject: !existing, createdRelease: !release };
+}
+
+/** The upload statements as kysely queries on an open transaction (any engine). */
+export function kyselyUploadWriter(trx: Transaction<Schema>): UploadWriter {
+  return {
+    findProject: (normalizedName, userId) =>
+      trx
+        .selectFrom('projects as p')
+        .leftJoin('roles as r', (join) => join.onRef('r.project_id', '=', 'p.id').on('r.user_id', '=', userId))
+        .selectAll('p')
+        .select('r.role')
+        .where('p.normalized_name', '=', normalizedName)
+        .executeTakeFirst(),
+    async findFilename(filename) {
+      const row = await trx
+        .selectFrom('file_registry as fr')
+        .leftJoin('files as f', 'f.filename', 'fr.filename')
+        .select('f.id')
+        .where('fr.filename', '=', filename)
+        .executeTakeFirst();
+      return row && { fileId: row.id };
+    },
+    async findRelease(projectId, canonicalVersion) {
+      const row = await trx
+        .selectFrom('releases as r')
+        .leftJoin('files as f', (join) => join.onRef('f.release_id', '=', 'r.id').on('f.packagetype', '=', 'sdist'))
+        .select(['r.id', 'f.id as sdist_id'])
+        .where('r.project_id', '=', projectId)
+        .where('r.canonical_version', '=', canonicalVersion)
+        .executeTakeFirst();
+      return row && { id: row.id, sdistId: row.sdist_id };
+    },
+    async takeSerials(count) {
+      const row = await trx
+        .updateTable('counter')
+        .set((eb) => ({ last_serial: eb('last_serial', '+', count) }))
+        .where('id', '=', 1)
+        .returning('last_serial')
+        .executeTakeFirstOrThrow();
+      return row.last_serial;
+    },
+    async setProjectSerial(projectId, lastSerial) {
+      await trx.updateTable('projects').set({ last_serial: lastSerial }).where('id', '=', projectId).execute();
+    },
+    async insertProject(values, ownerId) {
+      const row = await trx.insertInto('projects').values(values).returningAll().executeTakeFirstOrThrow();
+      await trx.insertInto('roles').values({ user_id: ownerId, project_id: row.id, role: 'Owner' }).execute();
+      return row;
+    },
+    async insertRelease(values) {
+      const row = await trx.insertInto('releases').values(values).returning('id').executeTakeFirstOrThrow();
+      return row.id;
+    },
+    async insertFile(values, coreMetadata) {
+      await trx.insertInto('file_registry').values({ filename: values.filename }).execute();
+      await trx.insertInto('files').values(values).execute();
+      if (coreMetadata !== null) {
+        await trx.insertInto('core_metadata').values({ path: values.path, content: coreMetadata }).execute();
+      }
+    },
+    async insertChanges(rows) {
+      await trx.insertInto('changelog').values([...rows]).execute();
+    },
+  };
 }
 
 function assertMayUpload(project: ProjectRow, role: Role | null, username: string, tokenScope: string | null): void {

@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { PyedgeError } from '../core/errors.js';
 import type { ApiToken, Change, Project, ProjectListing, ProjectState, ProjectStatus, Role, User } from '../core/model.js';
 import { compareVersions } from '../core/versions.js';
-import { applyUpload } from './add-file.js';
+import { applyUpload, kyselyUploadWriter } from './add-file.js';
 import { importBatch, type ImportRecord, type ImportResult } from './bulk-import.js';
 import type { Actor, AddFileInput, AddFileResult, Database, DatabaseStats, DownloadCount, RemovalResult } from './database.js';
 import * as manage from './manage-project.js';
@@ -260,19 +260,28 @@ export abstract class KyselyDatabase implements Database {
   async addFile(input: AddFileInput): Promise<AddFileResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction().execute((trx) => applyUpload(trx, input, new Date().toISOString()));
+        return await this.db.transaction().execute((trx) => applyUpload(kyselyUploadWriter(trx), input, new Date().toISOString()));
       } catch (err) {
-        if (err instanceof PyedgeError || !this.isConflict(err)) throw err;
-        if (attempt >= MAX_UPLOAD_ATTEMPTS) {
-          throw new PyedgeError(
-            'PYEDGE_UPLOAD_IN_PROGRESS',
-            `Other uploads to project '${input.projectName}' kept changing it at the same time; try again.`,
-            { project: input.projectName, filename: input.file.filename, attempts: attempt },
-            { cause: err },
-          );
-        }
+        if (!this.shouldRetryUpload(err, input, attempt)) throw err;
       }
     }
+  }
+
+  /**
+   * After attempt number `attempt` of `input` failed with `err`: true when a
+   * rerun can succeed; throws PYEDGE_UPLOAD_IN_PROGRESS once reruns are used up.
+   */
+  protected shouldRetryUpload(err: unknown, input: AddFileInput, attempt: number): boolean {
+    if (err instanceof PyedgeError || !this.isConflict(err)) return false;
+    if (attempt >= MAX_UPLOAD_ATTEMPTS) {
+      throw new PyedgeError(
+        'PYEDGE_UPLOAD_IN_PROGRESS',
+        `Other uploads to project '${input.projectName}' kept changing it at the same time; try again.`,
+        { project: input.projectName, filename: input.file.filename, attempts: attempt },
+        { cause: err },
+      );
+    }
+    return true;
   }
 
   importProjects(records: readonly ImportRecord[], owner: { readonly userId: number; readonly username: string }): Promise<ImportResult> {

@@ -23,6 +23,7 @@ import { manageRoutes } from './routes/manage.js';
 import { docsRoutes } from './routes/docs.js';
 import { DocsService } from './docs/docs-service.js';
 import { changesRoutes } from './routes/changes.js';
+import { syncRoutes } from './routes/sync.js';
 
 export interface OriginDeps {
   readonly db: Database;
@@ -71,7 +72,9 @@ export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: Ori
     pages,
     changes,
     downloads: new DownloadCounter(deps.db, deps.logger.child({ component: 'downloads' })),
-    root: new RootIndex(deps.db, join(deps.config.dataDir, 'cache'), deps.logger.child({ component: 'root-index' })),
+    root: new RootIndex(deps.db, join(deps.config.dataDir, 'cache'), deps.logger.child({ component: 'root-index' }), {
+      dbUrl: deps.config.db,
+    }),
     uploads: new UploadService(deps.db, deps.blobs, deps.logger.child({ component: 'upload' })),
     docs: new DocsService(deps.db, deps.blobs, deps.logger.child({ component: 'docs' }), { spoolDir: deps.spoolDir }),
     committed(normalizedNames, serial) {
@@ -110,6 +113,7 @@ export function buildApp(deps: OriginDeps): { app: FastifyInstance; context: Ori
   void app.register(manageRoutes, { context });
   void app.register(docsRoutes, { context });
   void app.register(pep381Routes, { context });
+  void app.register(syncRoutes, { context });
   void app.register(changesRoutes, { context, options: { maxWaiting: deps.config.feedMaxClients } });
   return { app, context };
 }

@@ -8,6 +8,13 @@ import { escapeHtml } from './escape-html.js';
 import { projectHref } from './simple-page.js';
 import { SIMPLE_API_VERSION } from './simple-page.js';
 
+/**
+ * Characters that need no escaping in HTML, a URL path segment or a JSON string.
+ * Every valid project name is made of these, so at PyPI's size the root's 886k
+ * entries skip the escaping functions (a tenth of a rendering's time).
+ */
+const PLAIN = /^[A-Za-z0-9._-]*$/;
+
 export const rootHtml = {
   head(): string {
     return (
@@ -17,6 +24,7 @@ export const rootHtml = {
     );
   },
   entry(p: ProjectListing): string {
+    if (PLAIN.test(p.name) && PLAIN.test(p.normalizedName)) return `    <a href="${p.normalizedName}/">${p.name}</a>\n`;
     return `    <a href="${escapeHtml(projectHref(p.normalizedName))}">${escapeHtml(p.name)}</a>\n`;
   },
   tail(): string {
@@ -30,7 +38,8 @@ export const rootJson = {
   },
   /** One entry; `first` says whether a comma goes before it. */
   entry(p: ProjectListing, first: boolean): string {
-    return `${first ? '' : ','}{"_last-serial":${p.lastSerial},"name":${JSON.stringify(p.name)}}`;
+    const name = PLAIN.test(p.name) ? `"${p.name}"` : JSON.stringify(p.name);
+    return `${first ? '' : ','}{"_last-serial":${p.lastSerial},"name":${name}}`;
   },
   tail(): string {
     return ']}';

@@ -345,3 +345,157 @@ describe('SyncEngine', () => {
     assert.equal((await verifyTree(s.tree)).ok, true);
   });
 });
+
+describe('SyncEngine root interval', () => {
+  const INTERVAL = 30_000;
+
+  async function timed(s: Subject, index: FakeIndex, clock: { t: number }): Promise<SyncEngine> {
+    const e = new SyncEngine({ source: index, tree: s.tree, key: s.key, logger: silent, settleMs: 300, rootIntervalMs: INTERVAL, now: () => clock.t });
+    await e.open();
+    return e;
+  }
+
+  const rootMeta = async (tree: StaticTree): Promise<number> => (await tree.readRoot())!.serial;
+  const rootPuts = (store: RecordingStore): string[] => store.ops.filter((o) => o.op === 'put' && o.key.startsWith('simple/index.')).map((o) => o.key);
+
+  it('writes the root at most once per interval during a burst of uploads to existing projects', async () => {
+    const s = await subject();
+    const index = baseIndex();
+    const clock = { t: 1_000_000 };
+    const engine = await timed(s, index, clock);
+    assert.equal((await engine.runBatch()).ok, true);
+    s.store.reset();
+    const N = 75;
+    const writesAt: number[] = [];
+    for (let i = 0; i < N; i++) {
+      clock.t += 1000;
+      index.upload(i % 2 === 0 ? 'beta' : 'Alpha', `9.${i}`, `${i % 2 === 0 ? 'beta' : 'alpha'}-9.${i}.tar.gz`, `burst ${i}`);
+      const before = s.store.ops.length;
+      const r = await engine.runBatch({ changes: (await index.changesSince(index.serial - 3)).changes });
+      assert.equal(r.ok, true, JSON.stringify(r.failures));
+      assert.equal(r.serial, index.serial, 'every batch records the new serial at once');
+      if (s.store.ops.slice(before).some((o) => o.key === ROOT_KEYS.v1Json)) writesAt.push(clock.t);
+      if (i % 25 === 0) assert.deepEqual((await verifyTree(s.tree)).problems, [], `the tree verifies with a lagging root (upload ${i})`);
+    }
+    // 75 s of uploads with a 30 s interval: the root goes up at 30 s and 60 s, never in between.
+    assert.equal(writesAt.length, 2, `root writes at ${writesAt.map((t) => t - 1_000_000).join(', ')}`);
+    assert.ok(writesAt[1]! - writesAt[0]! >= INTERVAL);
+    assert.deepEqual(rootPuts(s.store).filter((k) => k !== ROOT_KEYS.v1Json), [], 'the HTML root stays: the project list did not change');
+    const state = (await s.tree.readState())!;
+    assert.equal(state.serial, index.serial);
+    assert.ok(state.rootSerial < state.serial, 'the root lags');
+    assert.equal(state.rootSerial, await rootMeta(s.tree));
+    assert.deepEqual(Object.keys(state.newer).sort(), ['alpha', 'beta'], 'the state names the projects newer than the root');
+    assert.equal(state.newer.beta, index.state('beta')!.project.lastSerial);
+  });
+
+  it('writes the root at once for a new or a removed project, before the new page is linked and before the old one goes', async () => {
+    const s = await subject();
+    const index = baseIndex();
+    const clock = { t: 1_000_000 };
+    const engine = await timed(s, index, clock);
+    await engine.runBatch();
+    clock.t += 1000;
+    index.upload('beta', '0.3', 'beta-0.3.tar.gz', 'beta zero three');
+    await engine.runBatch();
+    assert.ok((await s.tree.readState())!.rootSerial < index.serial, 'the root lags after an upload to an existing project');
+
+    clock.t += 1000;
+    index.upload('gamma', '1.0', 'gamma-1.0.tar.gz', 'gamma');
+    s.store.reset();
+    const added = await engine.runBatch({ changes: (await index.changesSince(0)).changes });
+    assert.equal(added.rootWritten, true);
+    assert.deepEqual(rootPuts(s.store).sort(), [ROOT_KEYS.html, ROOT_KEYS.v1Html, ROOT_KEYS.v1Json].sort());
+    assert.ok(at(s.store.ops, 'put', projectKeys('gamma').serverSig) < at(s.store.ops, 'put', ROOT_KEYS.html));
+    assert.equal(await rootMeta(s.tree), index.serial, 'the root is current again, serials included');
+    assert.deepEqual((await s.tree.readState())!.newer, {});
+
+    clock.t += 1000;
+    index.removeProject('gamma');
+    s.store.reset();
+    const removed = await engine.runBatch();
+    assert.equal(removed.rootWritten, true);
+    assert.ok(at(s.store.ops, 'put', ROOT_KEYS.v1Json) < at(s.store.ops, 'delete', projectKeys('gamma').html));
+    assert.deepEqual((await verifyTree(s.tree)).problems, []);
+  });
+
+  it('with a lagging root, verify still catches a replayed page, and a restart refetches nothing', async () => {
+    const s = await subject();
+    const index = baseIndex();
+    const clock = { t: 1_000_000 };
+    const first = await timed(s, index, clock);
+    await first.runBatch();
+    const keys = projectKeys('beta');
+    const pageKeys = [keys.html, keys.v1Html, keys.v1Json, keys.serverSig];
+    const old = await Promise.all(pageKeys.map((k) => s.tree.read(k)));
+    clock.t += 1000;
+    index.upload('beta', '0.3', 'beta-0.3.tar.gz', 'beta zero three');
+    await first.runBatch();
+    const state = (await s.tree.readState())!;
+    assert.ok(state.rootSerial < state.serial && state.newer.beta === state.serial, JSON.stringify(state));
+    assert.deepEqual((await verifyTree(s.tree)).problems, []);
+
+    // The old pages are as new as the root's entry: only the state's record shows they are stale.
+    const current = await Promise.all(pageKeys.map((k) => s.tree.read(k)));
+    await Promise.all(pageKeys.map((k, i) => s.tree.store.put(k, old[i]!)));
+    const report = await verifyTree(s.tree);
+    const problems = report.problems.map((p) => `${p.key}: ${p.message}`);
+    assert.ok(problems.includes(`${keys.v1Json}: page is at serial ${state.rootSerial}, older than the state's ${state.serial} (replayed?)`), problems.join('\n'));
+    assert.ok(problems.some((m) => /serversig: signature is for serial \d+, older than/.test(m)), problems.join('\n'));
+    assert.deepEqual(report.projectsToRepair, ['beta']);
+    await Promise.all(pageKeys.map((k, i) => s.tree.store.put(k, current[i]!)));
+
+    index.fetched.length = 0;
+    s.store.reset();
+    const again = await (await timed(s, index, clock)).runBatch({ changes: (await index.changesSince(0)).changes });
+    assert.equal(again.ok, true);
+    assert.deepEqual(index.fetched, [], 'the pages newer than the root are known from the state');
+    assert.equal(again.rootWritten, true, 'a new engine refreshes a lagging root in its first batch');
+    assert.deepEqual((await verifyTree(s.tree)).problems, []);
+  });
+
+  it('a one-shot refresh brings the root up to date whatever the interval; a state ahead of every page fails verify', async () => {
+    const s = await subject();
+    const index = baseIndex();
+    const clock = { t: 1_000_000 };
+    const engine = await timed(s, index, clock);
+    await engine.runBatch();
+    clock.t += 1000;
+    index.upload('beta', '0.3', 'beta-0.3.tar.gz', 'beta zero three');
+    await engine.runBatch();
+    assert.notEqual(engine.rootRefreshDue, null);
+    assert.equal(engine.rootRefreshDue, 1_000_000 + INTERVAL, 'due one interval after the last root write');
+    const r = await engine.runBatch({ refreshRoot: true });
+    assert.equal(r.rootWritten, true);
+    assert.equal(engine.rootRefreshDue, null);
+    const listing = await index.listing();
+    const expected = (await import('./root-pages.js')).rootJsonChunks(listing.projects, listing.serial);
+    assert.deepEqual(await s.tree.read(ROOT_KEYS.v1Json), Buffer.concat([...expected]), "the root is the source's again");
+
+    clock.t += 1000;
+    index.upload('beta', '0.4', 'beta-0.4.tar.gz', 'beta zero four');
+    await engine.runBatch();
+    const state = JSON.parse((await s.tree.read(STATE_KEY))!.toString()) as { serial: number };
+    await s.tree.store.put(STATE_KEY, Buffer.from(JSON.stringify({ ...state, serial: state.serial + 5 })));
+    const report = await verifyTree(s.tree);
+    assert.ok(report.problems.some((p) => /state records serial \d+, ahead of the root index at \d+ and of every page/.test(p.message)), JSON.stringify(report.problems));
+  });
+
+  it('drops a project whose releases were all removed (the source lists it no more, but serves its page)', async () => {
+    const s = await subject();
+    const index = baseIndex();
+    const engine = await s.engine(index);
+    assert.equal((await engine.runBatch()).ok, true);
+    const fileOfBeta = index.state('beta')!.files[0]!.path;
+    index.removeRelease('beta', '0.1');
+    index.removeRelease('beta', '0.2');
+    assert.notEqual(await index.project('beta'), null, 'the page stays at the source');
+    const r = await engine.runBatch({ changes: (await index.changesSince(0)).changes });
+    assert.equal(r.ok, true, JSON.stringify(r.failures));
+    assert.deepEqual(r.projectsRemoved, ['beta']);
+    assert.deepEqual(await s.tree.keys('simple/beta/'), []);
+    assert.deepEqual(await s.tree.keys('pypi/beta/'), []);
+    assert.equal(await s.tree.has(fileOfBeta, null), false);
+    assert.deepEqual((await verifyTree(s.tree)).problems, []);
+  });
+});

@@ -163,7 +163,9 @@ export class FakeIndex implements SyncSource {
 
   async listing(): Promise<SourceListing> {
     this.#check();
+    // As the origin's root does, it leaves out a project without releases (whose page stays).
     const projects: ProjectListing[] = [...this.#projects.values()]
+      .filter((p) => p.releases.length > 0)
       .map((p) => ({ name: p.name, normalizedName: normalizeName(p.name), lastSerial: p.lastSerial }))
       .sort((a, b) => (a.normalizedName < b.normalizedName ? -1 : 1));
     return { serial: this.serial, projects, time: this.#changes.at(-1)?.time ?? null };

@@ -5,7 +5,7 @@
  * completes the upload).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, pipeline, type TransformCallback } from 'node:stream';
+import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { PyedgeError } from '../core/errors.js';
 import { withRetry, type BackoffPolicy } from './retry.js';
 import type { SyncSource } from './source.js';
@@ -15,6 +15,30 @@ import type { StaticTree } from './static-tree.js';
 export interface ExpectedFile {
   readonly sha256: string;
   readonly size: number | null;
+}
+
+/**
+ * A file the source already holds whole in memory (a full build gets small files
+ * with the pages): checked and put as one buffer, without a stream per file.
+ */
+export class BufferBody extends Readable {
+  constructor(readonly bytes: Buffer) {
+    super();
+  }
+
+  override _read(): void {
+    this.push(this.bytes);
+    this.push(null);
+  }
+}
+
+function mismatch(key: string, expected: ExpectedFile, sha256: string, size: number): PyedgeError {
+  return new PyedgeError(
+    'PYEDGE_DIGEST_MISMATCH',
+    `The source's ${key} has sha256 ${sha256} (${size} bytes), but its page says ${expected.sha256}` +
+      `${expected.size !== null ? ` (${expected.size} bytes)` : ''}; not copied.`,
+    { key },
+  );
 }
 
 /** Passes bytes through and fails at the end unless they hash to `expected`. */
@@ -42,14 +66,7 @@ export class DigestCheck extends Transform {
   override _flush(done: TransformCallback): void {
     const sha256 = this.#hash.digest('hex');
     if (sha256 !== this.expected.sha256 || (this.expected.size !== null && this.#size !== this.expected.size)) {
-      done(
-        new PyedgeError(
-          'PYEDGE_DIGEST_MISMATCH',
-          `The source's ${this.key} has sha256 ${sha256} (${this.#size} bytes), but its page says ${this.expected.sha256}` +
-            `${this.expected.size !== null ? ` (${this.expected.size} bytes)` : ''}; not copied.`,
-          { key: this.key },
-        ),
-      );
+      done(mismatch(this.key, this.expected, sha256, this.#size));
       return;
     }
     done();
@@ -67,6 +84,12 @@ export function copyFile(
   return withRetry(
     async () => {
       const body = await source.openFile(key, options.signal);
+      if (body instanceof BufferBody) {
+        const sha256 = createHash('sha256').update(body.bytes).digest('hex');
+        if (sha256 !== expected.sha256 || (expected.size !== null && body.bytes.length !== expected.size)) throw mismatch(key, expected, sha256, body.bytes.length);
+        await tree.putFile(key, body.bytes);
+        return body.bytes.length;
+      }
       const check = new DigestCheck(key, expected);
       // pipeline forwards a failure of the download into `check`, so the put sees it.
       pipeline(body, check, () => undefined);

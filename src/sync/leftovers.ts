@@ -70,9 +70,10 @@ export class Leftovers {
       const keys = projectKeys(name);
       if (this.#gone.has(name)) {
         if (listed.has(name)) continue;
-        // Pages first, then the files they linked. The two pages links are read back from go
-        // last, so a crash in between leaves them to find the files again on the next run.
-        const readBack = (key: string): number => (key === keys.v1Json ? 2 : key === keys.jsonApi ? 1 : 0);
+        // Pages first, then the files they linked. The Simple JSON page, which links every file
+        // and is read back for them, goes last, so a crash in between leaves it to find the files
+        // again on the next run. The JSON API page goes before the release pages it lists.
+        const readBack = (key: string): number => (key === keys.v1Json ? 2 : key === keys.jsonApi || !key.startsWith(keys.pypiPrefix) ? 0 : 1);
         const pages = [...(await tree.keys(keys.simplePrefix)), ...(await tree.keys(keys.pypiPrefix))];
         for (const key of pages.sort((a, b) => readBack(a) - readBack(b))) await remove(key);
         for (const key of pending) if (belongsTo(name, baseOf(key))) await remove(key);

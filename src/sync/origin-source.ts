@@ -1,17 +1,24 @@
 /**
  * A pyedge origin as a sync source, over HTTP: `/changes` (long-poll) for the
  * push, the PEP 691 JSON root for the per-project serials, and each project's
- * Simple and JSON API pages, taken at one serial (all carry the same
- * `X-PyPI-Last-Serial`, or they are fetched again). The pages are the origin's
+ * Simple and JSON API pages, taken at one serial. The pages are the origin's
  * bytes, except that JSON API file URLs move to the tree's public URL.
+ *
+ * A project's pages come in one request (`POST /_sync/projects`, rendered from
+ * one read of the project); projects announced with prefetch() come hundreds
+ * per request, with their small files, a few requests ahead of the engine. An
+ * index without that route gets a GET per page instead, all of which must
+ * carry the same `X-PyPI-Last-Serial` (else they are fetched again).
  */
 import type { Readable } from 'node:stream';
-import { PyedgeError } from '../core/errors.js';
+import { PyedgeError, isPyedgeError } from '../core/errors.js';
 import { normalizeName } from '../core/names.js';
 import type { ProjectListing } from '../core/model.js';
+import { readBundle, type BundleProject } from './bundle-reader.js';
+import { BufferBody } from './file-copier.js';
 import { OriginHttp, type HttpAnswer, type OriginHttpOptions } from './origin-http.js';
 import { jsonApiLinks } from './page-links.js';
-import { mapLimit } from './pool.js';
+import { Limiter, mapLimit } from './pool.js';
 import { sleep } from './retry.js';
 import type { ChangePage, ProjectSnapshot, SourceChange, SourceListing, SyncSource } from './source.js';
 
@@ -20,6 +27,25 @@ const SIMPLE_JSON = 'application/vnd.pypi.simple.v1+json';
 const MAX_WAIT_SECONDS = 50;
 /** How often a project's pages are fetched again when an upload lands between them. */
 const SNAPSHOT_ATTEMPTS = 20;
+/** Projects per prefetch request. */
+const BUNDLE_NAMES = 250;
+/** Prefetch requests under way at once, and how many the engine's reading runs ahead of. */
+const BUNDLE_AHEAD = 3;
+/** Files a prefetch carries inline: at most this big each. */
+const BUNDLE_FILE_BYTES = 64 * 1024;
+/** Bytes of inline files kept until the engine copies them (past it, the oldest go; a miss costs a GET). */
+const MAX_HELD_FILE_BYTES = 64 * 1024 * 1024;
+/** The whole root is read again at least this often, whatever the listings of changes say. */
+const FULL_LISTING_EVERY_MS = 10 * 60_000;
+/** A prefetched project older than this is fetched again rather than used. */
+const PREFETCH_MAX_AGE_MS = 60_000;
+
+/** Projects announced by one prefetch(), fetched a group at a time as the engine reads them. */
+interface PrefetchGroup {
+  readonly names: readonly string[];
+  answer: Promise<Map<string, BundleProject | null> | null> | null;
+  fetchedAt: number;
+}
 
 export interface OriginSourceOptions {
   /**
@@ -81,6 +107,18 @@ export class OriginSource implements SyncSource {
   readonly #http: OriginHttp;
   readonly #publicUrl: string | null;
   readonly #concurrency: number;
+  /** Whether the origin has `POST /_sync/projects` (null: not asked yet). */
+  #bundles: boolean | null = null;
+  /** Whether it has `GET /_sync/listing`, and the last listing read (null: read the whole root next time). */
+  #deltas: boolean | null = null;
+  #lastListing: SourceListing | null = null;
+  #fullListingAt = 0;
+  readonly #prefetchLimit = new Limiter(BUNDLE_AHEAD);
+  /** Projects announced by the last prefetch(): their group and its place in the list. */
+  #prefetched = new Map<string, { groups: PrefetchGroup[]; index: number }>();
+  /** Inline file bytes by key, oldest first. */
+  readonly #held = new Map<string, Buffer>();
+  #heldBytes = 0;
 
   constructor(url: string, options: OriginSourceOptions = {}) {
     this.#http = new OriginHttp(url, options.http);
@@ -107,6 +145,61 @@ export class OriginSource implements SyncSource {
   }
 
   async listing(signal?: AbortSignal): Promise<SourceListing> {
+    const last = this.#lastListing;
+    if (last !== null && Date.now() - this.#fullListingAt < FULL_LISTING_EVERY_MS) {
+      const moved = await this.#listingSince(last, signal);
+      if (moved !== null) return (this.#lastListing = moved);
+    }
+    const listing = await this.#fullListing(signal);
+    // Entries that changed are merged in by name, so the root must be in the order this code sorts in.
+    const sorted = listing.projects.every((p, i, all) => i === 0 || all[i - 1]!.normalizedName < p.normalizedName);
+    this.#lastListing = this.#deltas !== false && sorted ? listing : null;
+    this.#fullListingAt = Date.now();
+    return listing;
+  }
+
+  /**
+   * `last` brought up to date with the entries that changed since (`GET /_sync/listing`), or null
+   * when the origin cannot tell (no such route, or too much changed): then read the whole root.
+   */
+  async #listingSince(last: SourceListing, signal: AbortSignal | undefined): Promise<SourceListing | null> {
+    if (this.#deltas === false) return null;
+    const answer = await this.#http.get(`/_sync/listing?since=${last.serial}`, { signal });
+    if (answer.status === 404) {
+      this.#deltas = false;
+      return null;
+    }
+    this.#deltas = true;
+    const doc = parseJson(answer.body, 'a listing of changes');
+    if (doc.complete !== true || typeof doc.serial !== 'number' || doc.serial < last.serial || !Array.isArray(doc.projects)) return null;
+    const changed = new Map<string, ProjectListing | null>();
+    for (const e of doc.projects as Record<string, unknown>[]) {
+      if (typeof e.normalized !== 'string' || typeof e.name !== 'string' || typeof e.last_serial !== 'number') return null;
+      changed.set(e.normalized, e.listed === true ? { name: e.name, normalizedName: e.normalized, lastSerial: e.last_serial } : null);
+    }
+    const time = typeof doc.time === 'string' ? doc.time : last.time;
+    if (changed.size === 0) return { serial: doc.serial, projects: last.projects, time };
+    // One merge of two name-ordered lists: the listing keeps the root's order.
+    const updates = [...changed].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const projects: ProjectListing[] = [];
+    let u = 0;
+    for (const p of last.projects) {
+      while (u < updates.length && updates[u]![0] < p.normalizedName) {
+        const add = updates[u++]![1];
+        if (add !== null) projects.push(add);
+      }
+      if (u < updates.length && updates[u]![0] === p.normalizedName) {
+        const now = updates[u++]![1];
+        if (now !== null) projects.push(now);
+      } else {
+        projects.push(p);
+      }
+    }
+    for (; u < updates.length; u++) if (updates[u]![1] !== null) projects.push(updates[u]![1]!);
+    return { serial: doc.serial, projects, time };
+  }
+
+  async #fullListing(signal: AbortSignal | undefined): Promise<SourceListing> {
     const answer = await this.#http.get('/simple/', { accept: SIMPLE_JSON, signal });
     if (answer.status !== 200) throw new PyedgeError('PYEDGE_UNAVAILABLE', `The source's root index answered ${answer.status}.`);
     const doc = parseJson(answer.body, 'the root index');
@@ -132,7 +225,116 @@ export class OriginSource implements SyncSource {
     return change?.serial === serial && typeof change.time === 'string' ? change.time : null;
   }
 
+  prefetch(names: readonly string[], signal?: AbortSignal): void {
+    // Names announced before stay announced (a full build announces its next chunk early); what an
+    // earlier prefetch left that is not asked for again is dropped.
+    const before = this.#prefetched;
+    this.#prefetched = new Map();
+    const fresh: string[] = [];
+    for (const name of names) {
+      const at = before.get(name);
+      if (at !== undefined) this.#prefetched.set(name, at);
+      else fresh.push(name);
+    }
+    if (this.#bundles === false || fresh.length < 2) return;
+    const groups: PrefetchGroup[] = [];
+    for (let i = 0; i < fresh.length; i += BUNDLE_NAMES) groups.push({ names: fresh.slice(i, i + BUNDLE_NAMES), answer: null, fetchedAt: 0 });
+    groups.forEach((g, index) => {
+      for (const name of g.names) this.#prefetched.set(name, { groups, index });
+    });
+    this.#startGroups(groups, 0, signal);
+  }
+
+  /** Starts the prefetch requests of groups `from` to `from + BUNDLE_AHEAD` that are not under way. */
+  #startGroups(groups: PrefetchGroup[], from: number, signal: AbortSignal | undefined): void {
+    for (let i = from; i < Math.min(groups.length, from + BUNDLE_AHEAD); i++) {
+      const g = groups[i]!;
+      if (g.answer !== null) continue;
+      g.answer = this.#prefetchLimit.run(async () => {
+        const answer = await this.#bundle(g.names, BUNDLE_FILE_BYTES, signal);
+        g.fetchedAt = Date.now();
+        return answer;
+      });
+      // A failed prefetch is not an error: project() fetches the project by itself and reports.
+      g.answer.catch(() => undefined);
+    }
+  }
+
+  /** The prefetched project, undefined when it was not prefetched (or that failed). */
+  async #takePrefetched(name: string, signal: AbortSignal | undefined): Promise<BundleProject | null | undefined> {
+    const at = this.#prefetched.get(name);
+    if (at === undefined) return undefined;
+    this.#prefetched.delete(name);
+    this.#startGroups(at.groups, at.index, signal);
+    const answer = await at.groups[at.index]!.answer!.catch(() => null);
+    if (answer === null || Date.now() - at.groups[at.index]!.fetchedAt > PREFETCH_MAX_AGE_MS) return undefined;
+    // Release the group's memory once every project of it was taken.
+    const entry = answer.get(name);
+    answer.delete(name);
+    return entry;
+  }
+
+  /**
+   * `POST /_sync/projects`: the projects' pages (and their files of at most `fileBytes`), or null
+   * when the origin has no such route (another index, an older pyedge).
+   */
+  async #bundle(names: readonly string[], fileBytes: number, signal: AbortSignal | undefined): Promise<Map<string, BundleProject | null> | null> {
+    if (this.#bundles === false) return null;
+    let answer: HttpAnswer;
+    try {
+      answer = await this.#http.get('/_sync/projects', { signal, body: Buffer.from(JSON.stringify({ names, fileBytes })), contentType: 'application/json' });
+    } catch (err) {
+      const status = isPyedgeError(err) ? err.context.status : undefined;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        this.#bundles = false;
+        return null;
+      }
+      throw err;
+    }
+    if (answer.status === 404) {
+      this.#bundles = false;
+      return null;
+    }
+    this.#bundles = true;
+    const projects = readBundle(answer.body);
+    for (const p of projects.values()) for (const [key, bytes] of p?.files ?? []) this.#hold(key, bytes);
+    return projects;
+  }
+
+  /** Keeps an inline file until openFile() takes it, within MAX_HELD_FILE_BYTES. */
+  #hold(key: string, bytes: Buffer): void {
+    if (this.#held.has(key) || bytes.length > MAX_HELD_FILE_BYTES) return;
+    // A copy: the answer the bytes came in need not stay in memory for them.
+    this.#held.set(key, Buffer.from(bytes));
+    this.#heldBytes += bytes.length;
+    for (const [old, b] of this.#held) {
+      if (this.#heldBytes <= MAX_HELD_FILE_BYTES) break;
+      this.#held.delete(old);
+      this.#heldBytes -= b.length;
+    }
+  }
+
+  #snapshotOf(p: BundleProject): ProjectSnapshot {
+    const releases = new Map<string, Buffer>();
+    for (const [version, doc] of p.releases) releases.set(version, this.#rewrite(doc));
+    return {
+      name: p.name,
+      serial: p.serial,
+      html: p.html,
+      json: p.json,
+      jsonApi: p.api === null ? null : this.#rewrite(p.api),
+      releases: () => Promise.resolve(releases),
+    };
+  }
+
   async project(name: string, signal?: AbortSignal): Promise<ProjectSnapshot | null> {
+    const prefetched = await this.#takePrefetched(name, signal);
+    if (prefetched !== undefined) return prefetched === null ? null : this.#snapshotOf(prefetched);
+    if (this.#bundles !== false) {
+      const answer = await this.#bundle([name], 0, signal);
+      const entry = answer?.get(name);
+      if (answer !== null && entry !== undefined) return entry === null ? null : this.#snapshotOf(entry);
+    }
     let why = '';
     for (let attempt = 1; attempt <= SNAPSHOT_ATTEMPTS; attempt++) {
       const taken = await this.#snapshot(name, signal);
@@ -187,10 +389,16 @@ export class OriginSource implements SyncSource {
   }
 
   openFile(path: string, signal?: AbortSignal): Promise<Readable> {
+    const held = this.#held.get(path);
+    if (held !== undefined) {
+      this.#held.delete(path);
+      this.#heldBytes -= held.length;
+      return Promise.resolve(new BufferBody(held));
+    }
     return this.#http.stream('/' + path.split('/').map(encodeURIComponent).join('/'), signal);
   }
 
   async close(): Promise<void> {
-    // fetch's connection pool is global and closes idle sockets by itself.
+    this.#http.close();
   }
 }

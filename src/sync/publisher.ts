@@ -20,7 +20,14 @@ export async function openPublisher(config: PublisherConfig, logger: Logger): Pr
   const key = await loadServerKey(config.keyFile, { create: true });
   const tree = new StaticTree(createBlobStore(config.target, s3Overrides(config)));
   const source = new OriginSource(config.source, { publicUrl: config.publicUrl, concurrency: config.concurrency });
-  const engine = new SyncEngine({ source, tree, key, logger: logger.child({ component: 'sync' }), concurrency: config.concurrency });
+  const engine = new SyncEngine({
+    source,
+    tree,
+    key,
+    logger: logger.child({ component: 'sync' }),
+    concurrency: config.concurrency,
+    rootIntervalMs: config.rootIntervalMs,
+  });
   try {
     await engine.open();
   } catch (err) {

@@ -81,6 +81,11 @@ export interface SyncSource {
   listing(signal?: AbortSignal): Promise<SourceListing>;
   /** A project's pages at one serial, or null when the project does not exist (any more). */
   project(name: string, signal?: AbortSignal): Promise<ProjectSnapshot | null>;
+  /**
+   * Optional hint: `project()` is about to be called for each of `names`; a
+   * source that can fetch many projects in one request starts doing so.
+   */
+  prefetch?(names: readonly string[], signal?: AbortSignal): void;
   /** The bytes of `packages/…` (a distribution file or its `.metadata`). */
   openFile(path: string, signal?: AbortSignal): Promise<Readable>;
   close(): Promise<void>;

@@ -5,12 +5,13 @@
  * order between puts is the engine's business (DESIGN.md §4).
  */
 import { Readable } from 'node:stream';
-import type { BlobStore } from '../blobstore/blob-store.js';
+import type { BlobStore, PutOptions } from '../blobstore/blob-store.js';
 import { BlobNotFoundError, isPyedgeError } from '../core/errors.js';
 import type { ProjectListing } from '../core/model.js';
 import { normalizeName } from '../core/names.js';
 import type { ServerSig } from '../core/signing.js';
 import { projectLinks, type ProjectLinks } from './page-links.js';
+import { cacheHeadersOf } from './purge-targets.js';
 import { mapLimit } from './pool.js';
 import { rootHtmlChunks, rootJsonChunks } from './root-pages.js';
 import type { ProjectSnapshot } from './source.js';
@@ -63,7 +64,61 @@ function bodyOf(chunks: Iterator<Buffer>): Buffer | Readable {
 }
 
 export class StaticTree {
+  /** Keys of pages put and of blobs deleted since the last takeChanges(), once recordChanges() was called. */
+  #changed: Set<string> | null = null;
+  /** What readState() and readRoot() last found: no state object, no root (null: not read yet). */
+  #noState: boolean | null = null;
+  #noRoot: boolean | null = null;
+  /**
+   * A first build into a tree that projectNames() found without any page: the projects this run
+   * wrote pages for, the only ones that have any (null otherwise). Also whether it had no files.
+   */
+  #bulkWritten: Set<string> | null = null;
+  #noFiles = false;
+
   constructor(readonly store: BlobStore) {}
+
+  /**
+   * Note from now on what caches in front of the tree may hold stale: the keys of pages put and of
+   * blobs deleted (files put are new, nothing cached them). Whoever calls this drains takeChanges().
+   */
+  recordChanges(): void {
+    this.#changed ??= new Set();
+  }
+
+  /** The keys changed since the last call, sorted (none unless recordChanges() was called). */
+  takeChanges(): string[] {
+    const keys = [...(this.#changed ?? [])].sort();
+    this.#changed?.clear();
+    return keys;
+  }
+
+  /**
+   * A page, with the caching headers a bucket keeps for a CDN. Noted as changed even when the put
+   * fails (it may have landed): purging a page that did not change costs a fetch, missing one a stale page.
+   */
+  async #put(key: string, body: Uint8Array | Readable, contentType: string): Promise<void> {
+    try {
+      await this.store.put(key, body, this.#putOptions(key, contentType));
+    } finally {
+      this.#changed?.add(key);
+    }
+  }
+
+  /**
+   * A first build: the tree has neither a state object nor a root index, so nothing is published
+   * yet and no reader depends on its pages. Puts then skip their per-blob flushes (a folder store's
+   * fsyncs, most of a full build's time); writeRoot() flushes them all at once before the root goes
+   * up. A crash before that leaves a tree without root or state, which the next run fetches again
+   * whole (a file that lost its bytes fails the size check and is copied again).
+   */
+  get #bulk(): boolean {
+    return this.#noState === true && this.#noRoot === true;
+  }
+
+  #putOptions(key: string, contentType: string): PutOptions {
+    return { contentType, cache: cacheHeadersOf(key), ...(this.#bulk ? { durable: false } : {}) };
+  }
 
   get description(): string {
     return this.store.description;
@@ -82,16 +137,20 @@ export class StaticTree {
   /** The state object, or null when there is none or it cannot be read (the engine rewrites it). */
   async readState(): Promise<TreeState | null> {
     const bytes = await this.read(STATE_KEY);
-    if (bytes === null) return null;
+    let state: TreeState | null = null;
     try {
-      return parseTreeState(bytes);
+      state = bytes === null ? null : parseTreeState(bytes);
     } catch {
-      return null;
+      state = null;
     }
+    this.#noState = state === null;
+    return state;
   }
 
   /** The links of a project's pages now in the tree, or null when it has none (or they are unreadable). */
   async readProjectLinks(name: string): Promise<ProjectLinks | null> {
+    // A first build knows which projects have pages without asking the store for each.
+    if (this.#bulk && this.#bulkWritten !== null && !this.#bulkWritten.has(name)) return null;
     const keys = projectKeys(name);
     const [json, api] = await Promise.all([this.read(keys.v1Json), this.read(keys.jsonApi)]);
     if (json === null) return null;
@@ -106,6 +165,7 @@ export class StaticTree {
   /** The serials the tree's root JSON lists, or null when it has none (or it is unreadable). */
   async readRoot(): Promise<TreeRoot | null> {
     const bytes = await this.read(ROOT_KEYS.v1Json);
+    this.#noRoot = bytes === null;
     if (bytes === null) return null;
     try {
       const doc = JSON.parse(bytes.toString('utf8')) as { meta?: Record<string, unknown>; projects?: unknown };
@@ -141,6 +201,12 @@ export class StaticTree {
         if (prefix === 'simple/' && simplePages.has(rest.slice(slash + 1))) pages.set(name, (pages.get(name) ?? 0) + 1);
       }
     }
+    if (this.#noRoot !== false && all.size === 0) {
+      this.#bulkWritten ??= new Set();
+      const files = this.store.list('packages/')[Symbol.asyncIterator]();
+      this.#noFiles = (await files.next()).done === true;
+      await files.return?.();
+    }
     return { all, complete: new Set([...pages].filter(([, n]) => n === simplePages.size).map(([name]) => name)) };
   }
 
@@ -153,6 +219,8 @@ export class StaticTree {
 
   /** True when `key` holds a blob (of `size` bytes, when given). */
   async has(key: string, size: number | null): Promise<boolean> {
+    // A first build into a tree without files: only this run wrote any (and writing one again is harmless).
+    if (this.#bulk && this.#noFiles) return false;
     try {
       const info = await this.store.head(key);
       return size === null || info.size === size;
@@ -162,8 +230,8 @@ export class StaticTree {
     }
   }
 
-  async putFile(key: string, body: Readable): Promise<void> {
-    await this.store.put(key, body, { contentType: CONTENT_TYPES.file });
+  async putFile(key: string, body: Readable | Buffer): Promise<void> {
+    await this.store.put(key, body, this.#putOptions(key, CONTENT_TYPES.file));
   }
 
   /**
@@ -173,26 +241,37 @@ export class StaticTree {
    */
   async writeSimplePages(snapshot: Pick<ProjectSnapshot, 'name' | 'html' | 'json'>, sig: ServerSig): Promise<void> {
     const keys = projectKeys(snapshot.name);
-    await this.store.put(keys.html, snapshot.html, { contentType: CONTENT_TYPES.html });
-    await this.store.put(keys.v1Html, snapshot.html, { contentType: CONTENT_TYPES.v1Html });
-    await this.store.put(keys.v1Json, snapshot.json, { contentType: CONTENT_TYPES.v1Json });
-    await this.store.put(keys.serverSig, Buffer.from(JSON.stringify(sig)), { contentType: CONTENT_TYPES.json });
+    this.#bulkWritten?.add(snapshot.name);
+    await this.#put(keys.html, snapshot.html, CONTENT_TYPES.html);
+    await this.#put(keys.v1Html, snapshot.html, CONTENT_TYPES.v1Html);
+    await this.#put(keys.v1Json, snapshot.json, CONTENT_TYPES.v1Json);
+    await this.#put(keys.serverSig, Buffer.from(JSON.stringify(sig)), CONTENT_TYPES.json);
   }
 
   /** A project's JSON API: the release pages before the project page that lists them. */
   async writeJsonApi(name: string, jsonApi: Buffer | null, releases: ReadonlyMap<string, Buffer>): Promise<void> {
     // A project with many releases has as many pages; their order among themselves does not matter.
-    await mapLimit([...releases], RELEASE_PUTS, ([version, doc]) => this.store.put(releaseKey(name, version), doc, { contentType: CONTENT_TYPES.json }));
-    if (jsonApi !== null) await this.store.put(projectKeys(name).jsonApi, jsonApi, { contentType: CONTENT_TYPES.json });
+    await mapLimit([...releases], RELEASE_PUTS, ([version, doc]) => this.#put(releaseKey(name, version), doc, CONTENT_TYPES.json));
+    if (jsonApi !== null) await this.#put(projectKeys(name).jsonApi, jsonApi, CONTENT_TYPES.json);
   }
 
-  /** The root index at `serial`: the JSON always, the HTML (two keys, same bytes) when `html` is set. */
+  /**
+   * The root index at `serial`: the JSON always, then the HTML (two keys, same bytes) when `html`
+   * is set. The JSON goes first because it carries the serial: a crash between the two leaves a
+   * JSON root past the recorded one, which tells `verify` (and the next run) that the HTML is the
+   * older of the two. Both list only projects whose pages are up.
+   */
   async writeRoot(projects: readonly ProjectListing[], serial: number, html: boolean): Promise<void> {
+    // Everything the root will list must be on disk before it: the end of a first build's bulk writes.
+    if (this.#bulk) await this.store.sync();
+    this.#noRoot = false;
+    this.#bulkWritten = null;
+    this.#noFiles = false;
+    await this.#put(ROOT_KEYS.v1Json, bodyOf(rootJsonChunks(projects, serial)), CONTENT_TYPES.v1Json);
     if (html) {
-      await this.store.put(ROOT_KEYS.html, bodyOf(rootHtmlChunks(projects)), { contentType: CONTENT_TYPES.html });
-      await this.store.put(ROOT_KEYS.v1Html, bodyOf(rootHtmlChunks(projects)), { contentType: CONTENT_TYPES.v1Html });
+      await this.#put(ROOT_KEYS.html, bodyOf(rootHtmlChunks(projects)), CONTENT_TYPES.html);
+      await this.#put(ROOT_KEYS.v1Html, bodyOf(rootHtmlChunks(projects)), CONTENT_TYPES.v1Html);
     }
-    await this.store.put(ROOT_KEYS.v1Json, bodyOf(rootJsonChunks(projects, serial)), { contentType: CONTENT_TYPES.v1Json });
   }
 
   async readServerKey(): Promise<string | null> {
@@ -200,17 +279,21 @@ export class StaticTree {
   }
 
   async writeServerKey(pem: string): Promise<void> {
-    await this.store.put(SERVER_KEY_KEY, Buffer.from(pem), { contentType: CONTENT_TYPES.text });
+    await this.#put(SERVER_KEY_KEY, Buffer.from(pem), CONTENT_TYPES.text);
   }
 
   /** `last-modified`, then the state object: the last writes of a batch. */
   async writeFinal(lastModified: string, state: TreeState): Promise<void> {
-    await this.store.put(LAST_MODIFIED_KEY, Buffer.from(lastModified), { contentType: CONTENT_TYPES.text });
-    await this.store.put(STATE_KEY, serializeTreeState(state), { contentType: CONTENT_TYPES.json });
+    await this.#put(LAST_MODIFIED_KEY, Buffer.from(lastModified), CONTENT_TYPES.text);
+    await this.#put(STATE_KEY, serializeTreeState(state), CONTENT_TYPES.json);
   }
 
   async delete(key: string): Promise<void> {
-    await this.store.delete(key);
+    try {
+      await this.store.delete(key);
+    } finally {
+      this.#changed?.add(key);
+    }
   }
 
   async close(): Promise<void> {

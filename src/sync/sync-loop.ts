@@ -1,8 +1,10 @@
 /**
  * Driving the engine: once to the source's current serial (`pyedge publish`),
  * or for ever (`--watch`): a batch the moment the change feed moves, a full
- * reconcile every interval, and backoff while the source is down — the tree
- * keeps its last consistent state meanwhile, since a failed batch records nothing.
+ * reconcile every interval, a batch when the root's per-project serials are
+ * due for their refresh (the engine's root interval), and backoff while the
+ * source is down — the tree keeps its last consistent state meanwhile, since
+ * a failed batch records nothing.
  */
 import type { Logger } from 'pino';
 import type { BatchResult } from './batch-result.js';
@@ -18,12 +20,16 @@ export interface SyncOnceOptions {
   readonly onBatch?: (result: BatchResult) => void;
 }
 
-/** Brings the tree to the source's current serial; resolves with the last batch's result (ok or not). */
+/**
+ * Brings the tree to the source's current serial, its root included (nobody
+ * refreshes a lagging root after a one-shot run); resolves with the last
+ * batch's result (ok or not).
+ */
 export async function syncOnce(engine: SyncEngine, options: SyncOnceOptions = {}): Promise<BatchResult> {
   const backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
-    const result = await engine.runBatch(options.signal ? { signal: options.signal } : {});
+    const result = await engine.runBatch({ refreshRoot: true, ...(options.signal ? { signal: options.signal } : {}) });
     options.onBatch?.(result);
     if (result.ok || attempt >= attempts || options.signal?.aborted) return result;
     await sleep(backoff.next(), options.signal);
@@ -41,7 +47,14 @@ export interface WatchOptions {
   readonly backoff?: BackoffPolicy;
   /** Longest single wait on the change feed, in ms. Default 30 s. */
   readonly pollMs?: number;
+  /** The source's newest serial, each time the change feed answers. */
+  readonly onSourceSerial?: (serial: number) => void;
+  /** The change feed failed (the source is down or unreachable); the loop retries. */
+  readonly onSourceError?: (err: unknown) => void;
 }
+
+/** Least wait before trying again a root refresh that a batch could not make (the source's root lagged). */
+const ROOT_RETRY_MS = 1000;
 
 /** Follows the source's change feed until `signal` aborts. */
 export async function watch(engine: SyncEngine, source: SyncSource, options: WatchOptions): Promise<void> {
@@ -54,27 +67,33 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
   let down = false;
   // Whether the tree was read since the last reconcile (engine.open() has just read it).
   let scanned = true;
+  let rootRetryAt = 0;
+  /** When the root's refresh is due (never, when it is current). */
+  const rootDue = (): number => Math.max(engine.rootRefreshDue ?? Infinity, rootRetryAt);
 
   while (!signal.aborted) {
     const now = Date.now();
     let page: ChangePage = { changes: [], next: cursor, lastSerial: cursor };
     const reconcileDue = now >= nextReconcile;
-    if (!retry && !reconcileDue) {
+    if (!retry && !reconcileDue && now < rootDue()) {
       try {
-        page = await source.changesSince(cursor, Math.min(pollMs, nextReconcile - now), signal);
+        page = await source.changesSince(cursor, Math.max(0, Math.min(pollMs, nextReconcile - now, rootDue() - now)), signal);
         if (down) logger.info({ source: source.description }, 'source is back');
         down = false;
         backoff.reset();
+        options.onSourceSerial?.(page.lastSerial);
       } catch (err) {
         if (signal.aborted) break;
         if (!down) logger.warn({ source: source.description, err }, 'source unreachable; the tree keeps its last state; retrying');
         down = true;
+        options.onSourceError?.(err);
         await sleep(backoff.next(), signal);
         continue;
       }
       if (signal.aborted) break;
-      if (page.changes.length === 0 && Date.now() < nextReconcile) continue;
+      if (page.changes.length === 0 && Date.now() < nextReconcile && Date.now() < rootDue()) continue;
     }
+    const refreshingRoot = Date.now() >= rootDue();
 
     const reconciling = Date.now() >= nextReconcile;
     if (reconciling && !scanned) {
@@ -92,6 +111,8 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
     if (result.ok) {
       cursor = Math.max(cursor, page.next, result.serial);
       retry = false;
+      // The source's root was older than the tree's: the refresh waits a moment rather than spin.
+      rootRetryAt = refreshingRoot && engine.rootRefreshDue !== null && engine.rootRefreshDue <= Date.now() ? Date.now() + ROOT_RETRY_MS : 0;
       if (reconciling) {
         nextReconcile = Date.now() + options.intervalMs;
         scanned = false;

@@ -1,6 +1,8 @@
 /**
  * The state object (`pyedge-state.json`), written last in every batch: the
- * serial whose state the tree's root index shows, and where it came from.
+ * serial the tree's pages are at, where they came from, and how far the root
+ * index's per-project serials lag behind them (the JSON root is refreshed at
+ * most every `--root-interval` while the project list stays the same).
  */
 import { PyedgeError } from '../core/errors.js';
 
@@ -8,8 +10,19 @@ export const TREE_STATE_FORMAT = 'pyedge-tree-v1';
 
 export interface TreeState {
   readonly format: typeof TREE_STATE_FORMAT;
-  /** Every change up to this serial is in the tree (the root index is at this serial). */
+  /** Every change up to this serial is in the tree's pages. */
   readonly serial: number;
+  /**
+   * The serial the root index (its JSON `meta._last-serial`) was written at:
+   * `serial` or older. It lists the same projects as the source at `serial`;
+   * only its per-project `_last-serial` values may be older.
+   */
+  readonly rootSerial: number;
+  /**
+   * The projects whose pages are newer than their entry in the root index,
+   * with the serial of their pages (empty when the root is at `serial`).
+   */
+  readonly newer: Readonly<Record<string, number>>;
   /** When the batch that wrote it finished (ISO 8601). */
   readonly time: string;
   /** The source's URL. */
@@ -20,6 +33,14 @@ export interface TreeState {
   readonly rendering: string;
   /** Projects in the root index. */
   readonly projects: number;
+}
+
+/** Serials of a `newer` map that are numbers; anything else is dropped (the project is then fetched again). */
+function parseNewer(value: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return out;
+  for (const [name, serial] of Object.entries(value)) if (typeof serial === 'number') out[name] = serial;
+  return out;
 }
 
 export function serializeTreeState(state: TreeState): Buffer {
@@ -48,6 +69,9 @@ export function parseTreeState(bytes: Uint8Array): TreeState {
   return {
     format: TREE_STATE_FORMAT,
     serial: s.serial,
+    // A state written before the root could lag had its root at its serial.
+    rootSerial: typeof s.rootSerial === 'number' ? s.rootSerial : s.serial,
+    newer: parseNewer(s.newer),
     time: String(s.time),
     source: s.source,
     key: s.key,

@@ -8,6 +8,7 @@ import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
 import { loadServerKey } from '../signing/key-file.js';
 import { SyncEngine } from './engine.js';
 import { FakeIndex } from './fake-index.js';
+import { RecordingStore } from './recording-store.js';
 import { repairTree } from './repair.js';
 import { StaticTree } from './static-tree.js';
 import { ROOT_KEYS, STATE_KEY, projectKeys } from './tree-layout.js';
@@ -125,6 +126,81 @@ describe('verifyTree', () => {
     const report = await verifyTree(tree);
     assert.ok(messages(report).includes(`${ROOT_KEYS.html}: HTML and JSON root indexes list different projects`), messages(report).join('\n'));
     assert.ok(messages(report).includes(`${ROOT_KEYS.v1Html}: differs from index.html`));
+    assert.deepEqual((await repaired(tree, await engine(), report)).problems, []);
+  });
+
+  it('passes wherever a crash cuts a batch short, and notes what is ahead of the recorded serial', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pyedge-verify-'));
+    dirs.push(dir);
+    const key = await loadServerKey(join(dir, 'key.pem'), { create: true });
+    const base = (index: FakeIndex): void => {
+      index.upload('alpha', '1.0', 'alpha-1.0.tar.gz', 'alpha one', { metadata: 'Name: alpha\n' });
+      index.upload('alpha', '1.1', 'alpha-1.1.tar.gz', 'alpha one one');
+      index.upload('beta', '2.0', 'beta-2.0.tar.gz', 'beta two');
+      index.upload('gone', '0.1', 'gone-0.1.tar.gz', 'gone soon');
+    };
+    const change = (index: FakeIndex): void => {
+      index.upload('alpha', '1.2', 'alpha-1.2.tar.gz', 'alpha one two', { metadata: 'Name: alpha\n' });
+      index.removeRelease('alpha', '1.1');
+      index.removeFile('alpha', 'alpha-1.0.tar.gz');
+      index.yank('beta', '2.0', 'broken');
+      index.upload('beta', '2.1', 'beta-2.1.tar.gz', 'beta two one');
+      index.upload('new', '1.0', 'new-1.0.tar.gz', 'brand new', { metadata: 'Name: new\n' });
+      index.removeProject('gone');
+    };
+    const run = async (store: RecordingStore, index: FakeIndex): Promise<boolean> => {
+      const engine = new SyncEngine({ source: index, tree: new StaticTree(store), key, logger: pino({ level: 'silent' }), settleMs: 300 });
+      await engine.open();
+      return (await engine.runBatch()).ok;
+    };
+    let writes = 0;
+    let aheadSeen = 0;
+    for (let crashAt = 1; crashAt === 1 || crashAt <= writes; crashAt++) {
+      const store = new RecordingStore(new FolderBlobStore(join(dir, `tree-${crashAt}`)));
+      const tree = new StaticTree(store);
+      const index = new FakeIndex();
+      base(index);
+      assert.equal(await run(store, index), true);
+      change(index);
+      store.reset();
+      if (crashAt === 1) {
+        assert.equal(await run(store, index), true);
+        writes = store.ops.length;
+        assert.ok(writes > 20, `the batch writes ${writes} keys`);
+        const clean = await verifyTree(tree);
+        assert.deepEqual(clean.problems, []);
+        assert.deepEqual(clean.ahead, [], 'a finished batch leaves nothing ahead');
+        continue;
+      }
+      store.crashAt = crashAt;
+      assert.equal(await run(store, index), false, `crash at write ${crashAt}`);
+      store.crashAt = null;
+      const mid = await verifyTree(tree);
+      assert.deepEqual(messages(mid), [], `after a crash before write ${crashAt} (${store.ops.map((o) => `${o.op} ${o.key}`).join(', ')})`);
+      if (mid.ahead.length > 0) aheadSeen++;
+      assert.equal(await run(store, index), true);
+      const after = await verifyTree(tree);
+      assert.deepEqual(messages(after), [], `after recovering from a crash before write ${crashAt}`);
+      assert.deepEqual(after.ahead, []);
+    }
+    assert.ok(aheadSeen > writes / 2, `most crashes leave something ahead (${aheadSeen} of ${writes})`);
+  });
+
+  it('still finds a page newer than its signature, or a stray release page, when no batch is under way', async () => {
+    const { tree, index, engine } = await synced();
+    const keys = projectKeys('beta');
+    const oldSig = (await tree.read(keys.serverSig))!;
+    const oldRelease = (await tree.read('pypi/beta/2.0/json'))!;
+    index.upload('beta', '2.1', 'beta-2.1.tar.gz', 'beta two one');
+    index.removeRelease('beta', '2.0');
+    assert.equal((await (await engine()).runBatch()).ok, true);
+    await tree.store.put(keys.serverSig, oldSig);
+    await tree.store.put('pypi/beta/2.0/json', oldRelease);
+    const report = await verifyTree(tree);
+    const m = messages(report);
+    assert.ok(m.some((x) => /^simple\/beta\/serversig: signature is for serial \d+, the page is at \d+$/.test(x)), m.join('\n'));
+    assert.ok(m.includes('pypi/beta/2.0/json: release page no JSON API page lists'), m.join('\n'));
+    assert.deepEqual(report.ahead, []);
     assert.deepEqual((await repaired(tree, await engine(), report)).problems, []);
   });
 

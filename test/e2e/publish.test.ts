@@ -51,15 +51,19 @@ describe('pyedge publish to a folder served by nginx', () => {
   /** The pages of pub-demo right after its first upload, for the replay check. */
   let firstPages: Map<string, Buffer>;
 
-  const treeState = async (): Promise<{ serial: number } | null> => {
+  const treeState = async (): Promise<{ serial: number; rootSerial: number } | null> => {
     const text = await fileText(join(tree, 'pyedge-state.json'));
-    return text === null ? null : (JSON.parse(text) as { serial: number });
+    return text === null ? null : (JSON.parse(text) as { serial: number; rootSerial: number });
   };
   const originSerial = async (): Promise<number> =>
     ((await (await fetch(`${origin.url}/changes?since=0&limit=1`)).json()) as { last_serial: number }).last_serial;
   const caughtUp = async (): Promise<void> => {
     const serial = await originSerial();
-    await waitFor(`the tree to reach serial ${serial}`, async () => (await treeState())?.serial === serial);
+    // The root's per-project serials follow within --root-interval (1 s here; publish-status.test.ts shows the lag).
+    await waitFor(`the tree to reach serial ${serial}`, async () => {
+      const state = await treeState();
+      return state?.serial === serial && state.rootSerial === serial;
+    });
   };
 
   before(async () => {
@@ -72,7 +76,7 @@ describe('pyedge publish to a folder served by nginx', () => {
     origin = await startPyedge(['serve', '--data', data, '--port', '0']);
     token = (await pyedge(['token', 'create', '--data', data, '--user', 'pat'])).stdout.trim();
     publisher = await startPyedge(
-      ['publish', '--source', origin.url, '--target', tree, '--watch', '--public-url', publicUrl, '--key-file', keyFile, '--interval', '300'],
+      ['publish', '--source', origin.url, '--target', tree, '--watch', '--public-url', publicUrl, '--key-file', keyFile, '--interval', '300', '--root-interval', '1s'],
       { ready: /following (\S+?)\/? into/ },
     );
     nginx = await startNginx(tree, { port: nginxPort });

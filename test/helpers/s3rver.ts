@@ -8,8 +8,9 @@
  * event loop. This file is both the helper and the child's entry point.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,12 +36,22 @@ function isReadyMessage(message: unknown): message is ReadyMessage {
   return typeof message === 'object' && message !== null && 'port' in message && typeof message.port === 'number';
 }
 
+export interface S3rverOptions {
+  /**
+   * Make each PUT whole, as S3 does: s3rver writes a body into the object as it
+   * arrives, so a reader can see part of it, and a client that dies mid-PUT
+   * leaves a torn object. With this, the body is read in full, written aside
+   * and renamed into place, and reads and writes of one key take turns.
+   */
+  readonly atomicPuts?: boolean;
+}
+
 /** Starts s3rver on 127.0.0.1 (free port) with an empty `bucket`, storing data in a fresh temp folder. */
-export async function startS3rver(bucket = 'test'): Promise<RunningS3rver> {
+export async function startS3rver(bucket = 'test', options: S3rverOptions = {}): Promise<RunningS3rver> {
   const directory = await mkdtemp(path.join(tmpdir(), 'pyedge-s3rver-'));
   const child = spawn(
     process.execPath,
-    ['--openssl-legacy-provider', fileURLToPath(import.meta.url), CHILD_ARG, directory, bucket],
+    ['--openssl-legacy-provider', fileURLToPath(import.meta.url), CHILD_ARG, directory, bucket, options.atomicPuts ? 'atomic' : 'plain'],
     { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
   );
   let port: number;
@@ -89,10 +100,57 @@ export async function startS3rver(bucket = 'test'): Promise<RunningS3rver> {
   };
 }
 
+/** The parts of s3rver's filesystem store (lib/stores/filesystem.js) that atomic PUTs replace. */
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, unknown>, md5: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; content: Buffer | AsyncIterable<Buffer>; metadata: Record<string, unknown> }): Promise<{ size: number; md5: string }>;
+  getObject(bucket: string, key: string, options?: unknown): Promise<unknown>;
+  deleteObject(bucket: string, key: string): Promise<void>;
+}
+
+/** Replaces the store's object writes with whole ones; see S3rverOptions.atomicPuts. */
+function makePutsAtomic(store: FilesystemStore): void {
+  const turns = new Map<string, Promise<unknown>>();
+  const inTurn = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const run = (turns.get(id) ?? Promise.resolve()).catch(() => undefined).then(fn);
+    const settled = run.catch(() => undefined);
+    turns.set(id, settled);
+    void settled.then(() => {
+      if (turns.get(id) === settled) turns.delete(id);
+    });
+    return run;
+  };
+  const { getObject, deleteObject } = store;
+  let tmpCount = 0;
+  store.putObject = async (object) => {
+    const chunks: Buffer[] = [];
+    if (Buffer.isBuffer(object.content)) chunks.push(object.content);
+    // A body cut short (the client died) rejects here, before anything is stored.
+    else for await (const c of object.content) chunks.push(c);
+    const content = Buffer.concat(chunks);
+    const md5 = createHash('md5').update(content).digest('hex');
+    const file = store.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(path.dirname(file), { recursive: true });
+    // Not ending in "._S3rver_object", so listings skip it.
+    const tmp = `${file}.${process.pid}.${tmpCount++}.tmp`;
+    await writeFile(tmp, content);
+    await inTurn(`${object.bucket}/${object.key}`, async () => {
+      await rename(tmp, file);
+      await store.putMetadata(object.bucket, object.key, object.metadata, md5);
+    });
+    return { size: content.length, md5 };
+  };
+  // s3rver's read resolves once the object's file is open: a rename after that leaves the reader the old bytes.
+  store.getObject = (bucket, key, options) => inTurn(`${bucket}/${key}`, () => getObject.call(store, bucket, key, options));
+  store.deleteObject = (bucket, key) => inTurn(`${bucket}/${key}`, () => deleteObject.call(store, bucket, key));
+}
+
 /** The child: runs s3rver until the parent goes away, and reports its port over IPC. */
-async function runChild(directory: string, bucket: string): Promise<void> {
+async function runChild(directory: string, bucket: string, atomic: boolean): Promise<void> {
   const { default: S3rver } = await import('s3rver');
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
+  if (atomic) makePutsAtomic((server as unknown as { store: FilesystemStore }).store);
   const address = await server.run();
   process.on('disconnect', () => process.exit(0));
   process.on('SIGTERM', () => process.exit(0));
@@ -101,7 +159,7 @@ async function runChild(directory: string, bucket: string): Promise<void> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === CHILD_ARG) {
-  const [directory, bucket] = process.argv.slice(3);
-  if (directory === undefined || bucket === undefined) throw new Error('usage: s3rver.js --pyedge-s3rver-child DIRECTORY BUCKET');
-  await runChild(directory, bucket);
+  const [directory, bucket, mode] = process.argv.slice(3);
+  if (directory === undefined || bucket === undefined) throw new Error('usage: s3rver.js --pyedge-s3rver-child DIRECTORY BUCKET [atomic|plain]');
+  await runChild(directory, bucket, mode === 'atomic');
 }

@@ -23,31 +23,52 @@ export function errorCode(err: unknown): string | undefined {
   return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
+/** A folder being created: `created` once it exists, `durable` once its entry and its ancestors' are on disk. */
+interface Creation {
+  readonly created: Promise<void>;
+  readonly durable: Promise<void>;
+}
+
+/** What `prepare` hands back: the folder exists; `durable` settles once it would survive a crash. */
+export interface PreparedDir {
+  readonly durable: Promise<void>;
+}
+
+const DURABLE: PreparedDir = { durable: Promise.resolve() };
+
 /**
  * The folders under one root known to exist with their own directory entry
  * on disk. A folder is added only after its parent was fsynced, and creations
  * of one folder are shared, so a put never resolves while the folder it wrote
- * into could still vanish in a crash.
+ * into could still vanish in a crash. The flushes of new folders' parents run
+ * side by side (and beside the caller's own), not one after another: a new
+ * blob's path has two or three new folders, and each flush waits for the
+ * disk.
  */
 export class DurableDirs {
   readonly #root: string;
   readonly #known = new Set<string>();
-  readonly #pending = new Map<string, Promise<void>>();
+  readonly #pending = new Map<string, Creation>();
 
   constructor(root: string) {
     this.#root = root;
     this.#known.add(root);
   }
 
+  /**
+   * Make sure `dir` (inside the root) exists: resolves once it does. Flushing
+   * the new folders' parents goes on: await `durable` before relying on them.
+   */
+  async prepare(dir: string): Promise<PreparedDir> {
+    const creation = this.#creation(dir);
+    if (creation === null) return DURABLE;
+    await creation.created;
+    return { durable: creation.durable };
+  }
+
   /** Make sure `dir` (inside the root) exists durably. */
   async ensure(dir: string): Promise<void> {
-    if (this.#known.has(dir)) return;
-    let pending = this.#pending.get(dir);
-    if (pending === undefined) {
-      pending = this.#create(dir).finally(() => this.#pending.delete(dir));
-      this.#pending.set(dir, pending);
-    }
-    await pending;
+    await (await this.prepare(dir)).durable;
   }
 
   /** Forget `dir`, which was just removed. */
@@ -62,25 +83,52 @@ export class DurableDirs {
     }
   }
 
-  async #create(dir: string): Promise<void> {
+  /** The creation of `dir` under way (started now if need be), or null when it is known to be durable. */
+  #creation(dir: string): Creation | null {
+    if (this.#known.has(dir)) return null;
+    const pending = this.#pending.get(dir);
+    if (pending !== undefined) return pending;
+    const creation = this.#create(dir);
+    this.#pending.set(dir, creation);
+    const done = (): void => {
+      if (this.#pending.get(dir) === creation) this.#pending.delete(dir);
+    };
+    creation.durable.then(done, done);
+    return creation;
+  }
+
+  #create(dir: string): Creation {
     const parent = path.dirname(dir);
     if (parent === dir || !dir.startsWith(this.#root)) {
-      throw new Error(`refusing to create ${dir} outside ${this.#root}`);
+      const err = Promise.reject(new Error(`refusing to create ${dir} outside ${this.#root}`));
+      err.catch(() => undefined);
+      return { created: err, durable: err };
     }
-    await this.ensure(parent);
-    let created = true;
-    try {
-      await mkdir(dir);
-    } catch (err) {
-      // Another process made it; it is responsible for flushing it.
-      if (errorCode(err) !== 'EEXIST') throw err;
-      created = false;
-    }
-    if (created) await fsyncDir(parent);
-    if (this.#known.size >= MAX_KNOWN) {
-      this.#known.clear();
-      this.#known.add(this.#root);
-    }
-    this.#known.add(dir);
+    const up = this.#creation(parent);
+    const made = (async (): Promise<boolean> => {
+      if (up !== null) await up.created;
+      try {
+        await mkdir(dir);
+        return true;
+      } catch (err) {
+        // Another process made it; it is responsible for flushing it.
+        if (errorCode(err) !== 'EEXIST') throw err;
+        return false;
+      }
+    })();
+    const durable = (async (): Promise<void> => {
+      const created = await made;
+      await Promise.all([up?.durable, created ? fsyncDir(parent) : undefined]);
+      if (this.#known.size >= MAX_KNOWN) {
+        this.#known.clear();
+        this.#known.add(this.#root);
+      }
+      this.#known.add(dir);
+    })();
+    // Whoever waits on these sees their failures; the copies kept here must not count as unhandled.
+    durable.catch(() => undefined);
+    const created = made.then(() => undefined);
+    created.catch(() => undefined);
+    return { created, durable };
   }
 }

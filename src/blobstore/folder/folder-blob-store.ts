@@ -2,9 +2,9 @@
  * A blob store in a local folder: key `a/b/c` is the file `<root>/a/b/c`.
  * Every write goes to a temp file in `<root>/.tmp/`, is fsynced and renamed
  * into place, then the folder is fsynced: readers see whole blobs only, and a
- * put that resolved survives a crash.
+ * put that resolved survives a crash. Opening a store clears the temp files
+ * that writers which died mid-write left behind (temp-files.ts).
  */
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, type Dirent } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -13,8 +13,9 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import { BlobNotFoundError, PyedgeError } from '../../core/errors.js';
 import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, OpOptions, PutOptions } from '../blob-store.js';
 import { assertValidKey, assertValidPrefix, assertValidRange, rangeNotSatisfiable } from '../blob-keys.js';
-import { DurableDirs, errorCode, fsyncDir } from './durable-dirs.js';
+import { DurableDirs, errorCode, fsyncDir, type PreparedDir } from './durable-dirs.js';
 import { copyStream, syncFile, writeAll } from './file-writes.js';
+import { removeStaleTemp, tempName } from './temp-files.js';
 
 /** Temp files live inside the root so that the final rename never crosses filesystems. */
 const TMP_DIR = '.tmp';
@@ -35,6 +36,8 @@ export class FolderBlobStore implements BlobStore {
     mkdirSync(this.#tmpDir, { recursive: true });
     this.#dirs = new DurableDirs(this.#root);
     this.description = `folder ${this.#root}`;
+    // In the background: only temp files of dead writers go, never one this store is writing.
+    void removeStaleTemp(this.#tmpDir);
   }
 
   async put(key: string, body: Uint8Array | Readable, options: PutOptions = {}): Promise<void> {
@@ -73,22 +76,16 @@ export class FolderBlobStore implements BlobStore {
     const file = this.#fileOf(key);
     options.signal?.throwIfAborted();
     try {
-      await syncFile(localPath);
-      try {
-        await this.#moveIntoPlace(localPath, file);
-        return;
-      } catch (err) {
-        if (errorCode(err) !== 'EXDEV') throw err;
-      }
+      await this.#moveIntoPlace(localPath, file, syncFile(localPath));
+      return;
     } catch (err) {
-      throw storageError(err, key, `move ${localPath} into place as`);
+      if (errorCode(err) !== 'EXDEV') throw storageError(err, key, `move ${localPath} into place as`);
     }
     // Another filesystem: copy to a temp file beside the target, then take the original away.
     const tmp = this.#tmpPath();
     try {
       await copyFile(localPath, tmp);
-      await syncFile(tmp);
-      await this.#moveIntoPlace(tmp, file);
+      await this.#moveIntoPlace(tmp, file, syncFile(tmp));
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => undefined);
       throw storageError(err, key, `copy ${localPath} into place as`);
@@ -245,24 +242,36 @@ export class FolderBlobStore implements BlobStore {
   }
 
   #tmpPath(): string {
-    return path.join(this.#tmpDir, randomUUID());
+    return path.join(this.#tmpDir, tempName());
   }
 
-  /** Renames `from` to `file`, creating its folder, then flushes the folder. */
-  async #moveIntoPlace(from: string, file: string): Promise<void> {
+  /**
+   * Renames `from` to `file` once `flushed` (the flush of `from`'s data, which
+   * runs while the folders are made) resolves, then flushes the folder. The
+   * folder's flush and those of any new folders' parents run side by side.
+   */
+  async #moveIntoPlace(from: string, file: string, flushed: Promise<void> = Promise.resolve()): Promise<void> {
     const dir = path.dirname(file);
+    // Settle the flush whatever happens to the folders, so its failure is never left unhandled.
+    const flushing = flushed.then(
+      () => null,
+      (err: unknown) => ({ err }),
+    );
+    let prepared: PreparedDir;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#dirs.ensure(dir);
+        prepared = await this.#dirs.prepare(dir);
+        const failed = await flushing;
+        if (failed) throw failed.err;
         await rename(from, file);
         break;
       } catch (err) {
         // A concurrent delete may have removed an empty folder we thought was there.
-        if (errorCode(err) !== 'ENOENT' || attempt >= 3) throw err;
+        if (errorCode(err) !== 'ENOENT' || attempt >= 3 || (await flushing) !== null) throw err;
         this.#dirs.forgetWithAncestors(dir);
       }
     }
-    await fsyncDir(dir);
+    await Promise.all([fsyncDir(dir), prepared.durable]);
   }
 }
 

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { after, before, describe, it } from 'node:test';
 import { startS3rver, type RunningS3rver } from '../../../test/helpers/s3rver.js';
 import { BlobNotFoundError, PyedgeError } from '../../core/errors.js';
@@ -78,6 +80,30 @@ describe('S3BlobStore', () => {
       const head = await store.head('x/y');
       assert.equal(head.size, 7);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps the content type, Cache-Control and surrogate headers a put gives, for a CDN in front of the bucket', async () => {
+    const s = running();
+    const store = new S3BlobStore({ bucket: s.bucket, prefix: 'cache', endpoint: s.endpoint });
+    const client = new S3Client({ endpoint: s.endpoint, forcePathStyle: true });
+    const cache = { cacheControl: 'max-age=60, public, stale-if-error=86400', surrogateControl: 'max-age=86400, stale-if-error=604800', surrogateKey: 'project/demo' };
+    try {
+      await store.put('simple/demo/index.html', Buffer.from('<html></html>'), { contentType: 'text/html; charset=utf-8', cache });
+      await store.put('pypi/demo/json', Readable.from([Buffer.from('{}')]), { contentType: 'application/json', cache });
+      for (const [key, type] of [['cache/simple/demo/index.html', 'text/html; charset=utf-8'], ['cache/pypi/demo/json', 'application/json']] as const) {
+        const head = await client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: key }));
+        assert.equal(head.ContentType, type, key);
+        assert.equal(head.CacheControl, cache.cacheControl, key);
+        assert.deepEqual(head.Metadata, { 'surrogate-key': 'project/demo', 'surrogate-control': cache.surrogateControl }, key);
+      }
+      await store.put('plain', Buffer.from('x'));
+      const plain = await client.send(new HeadObjectCommand({ Bucket: s.bucket, Key: 'cache/plain' }));
+      assert.equal(plain.CacheControl, undefined);
+      assert.deepEqual(plain.Metadata ?? {}, {});
+    } finally {
+      client.destroy();
       await store.close();
     }
   });

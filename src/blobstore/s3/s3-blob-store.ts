@@ -22,6 +22,24 @@ import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, OpOptions, Pu
 import { assertValidKey, assertValidPrefix, assertValidRange, rangeNotSatisfiable } from '../blob-keys.js';
 import { sliceStream } from './slice-stream.js';
 
+/** The object headers a put sets: content type, Cache-Control, and surrogate headers as user metadata. */
+interface ObjectHeaders {
+  readonly ContentType?: string;
+  readonly CacheControl?: string;
+  readonly Metadata?: Record<string, string>;
+}
+
+function objectHeaders({ contentType, cache }: PutOptions): ObjectHeaders {
+  const metadata: Record<string, string> = {};
+  if (cache?.surrogateKey) metadata['surrogate-key'] = cache.surrogateKey;
+  if (cache?.surrogateControl) metadata['surrogate-control'] = cache.surrogateControl;
+  return {
+    ...(contentType !== undefined ? { ContentType: contentType } : {}),
+    ...(cache?.cacheControl ? { CacheControl: cache.cacheControl } : {}),
+    ...(Object.keys(metadata).length > 0 ? { Metadata: metadata } : {}),
+  };
+}
+
 /** When the SDK adds checksums: 'WHEN_REQUIRED' keeps s3rver and older S3-compatible stores working. */
 export type ChecksumMode = 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
 
@@ -79,16 +97,17 @@ export class S3BlobStore implements BlobStore {
 
   async put(key: string, body: Uint8Array | Readable, options: PutOptions = {}): Promise<void> {
     const Key = this.#objectKey(key);
-    const { signal, contentType } = options;
+    const { signal } = options;
+    const headers = objectHeaders(options);
     try {
       if (body instanceof Uint8Array) {
         await this.#client.send(
-          new PutObjectCommand({ Bucket: this.#bucket, Key, Body: body, ContentLength: body.byteLength, ContentType: contentType }),
+          new PutObjectCommand({ Bucket: this.#bucket, Key, Body: body, ContentLength: body.byteLength, ...headers }),
           { abortSignal: signal },
         );
         return;
       }
-      await this.#upload(Key, body, contentType, signal);
+      await this.#upload(Key, body, headers, signal);
     } catch (err) {
       throw this.#error(err, key, 'put');
     }
@@ -97,16 +116,17 @@ export class S3BlobStore implements BlobStore {
   /** Uploads the file, then removes it: the caller gave it to the store, as with the folder store. */
   async putFile(key: string, localPath: string, options: PutOptions = {}): Promise<void> {
     const Key = this.#objectKey(key);
-    const { signal, contentType } = options;
+    const { signal } = options;
+    const headers = objectHeaders(options);
     try {
       const { size } = await stat(localPath);
       const body = createReadStream(localPath);
       try {
         if (size > MAX_SINGLE_PUT_BYTES) {
-          await this.#upload(Key, body, contentType, signal);
+          await this.#upload(Key, body, headers, signal);
         } else {
           await this.#client.send(
-            new PutObjectCommand({ Bucket: this.#bucket, Key, Body: body, ContentLength: size, ContentType: contentType }),
+            new PutObjectCommand({ Bucket: this.#bucket, Key, Body: body, ContentLength: size, ...headers }),
             { abortSignal: signal },
           );
         }
@@ -220,11 +240,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** A stream of unknown length: multipart when it is big, one PUT when it fits in a part. */
-  async #upload(Key: string, body: Readable, contentType: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+  async #upload(Key: string, body: Readable, headers: ObjectHeaders, signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     const upload = new Upload({
       client: this.#client,
-      params: { Bucket: this.#bucket, Key, Body: body, ContentType: contentType },
+      params: { Bucket: this.#bucket, Key, Body: body, ...headers },
       partSize: this.#partSize,
       queueSize: 4,
       leavePartsOnError: false,

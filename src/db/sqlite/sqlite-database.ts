@@ -1,16 +1,46 @@
-/** The embedded default: one SQLite file in WAL mode, through better-sqlite3 and kysely. */
+/**
+ * The embedded default: one SQLite file in WAL mode, through better-sqlite3 and
+ * kysely. Uploads, the one write that comes in bursts, skip kysely: their
+ * statements are prepared once, and uploads that arrive together are committed
+ * together (group commit), one WAL flush for the group.
+ */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely } from 'kysely';
 import { PyedgeError } from '../../core/errors.js';
+import type { ApiToken, Project, Role } from '../../core/model.js';
+import { applyUpload } from '../add-file.js';
+import type { AddFileInput, AddFileResult } from '../database.js';
 import { KyselyDatabase } from '../kysely-database.js';
+import { toProject, type ProjectRow } from '../rows.js';
 import type { Schema } from '../schema.js';
+import { GroupCommit, type Settled } from './group-commit.js';
 import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
 import { withStatementCache } from './statement-cache.js';
+import { SqliteUploadWriter } from './sqlite-upload-writer.js';
 
 /** How long a writer waits for another process's write lock before giving up. */
 const BUSY_TIMEOUT_MS = 10_000;
+
+/** The statements of an upload's transaction, prepared once the schema exists. */
+interface UploadStatements {
+  readonly writer: SqliteUploadWriter;
+  readonly begin: BetterSqlite3.Statement;
+  readonly commit: BetterSqlite3.Statement;
+  readonly rollback: BetterSqlite3.Statement;
+  readonly savepoint: BetterSqlite3.Statement;
+  readonly release: BetterSqlite3.Statement;
+  readonly rollbackToSavepoint: BetterSqlite3.Statement;
+}
+
+/** The reads every upload makes before its transaction. */
+interface ReadStatements {
+  readonly getToken: BetterSqlite3.Statement;
+  readonly getProject: BetterSqlite3.Statement;
+  readonly getRole: BetterSqlite3.Statement;
+  readonly isFilenameUsed: BetterSqlite3.Statement;
+}
 
 export class SqliteDatabase extends KyselyDatabase {
   readonly dialect = 'sqlite' as const;
@@ -18,6 +48,9 @@ export class SqliteDatabase extends KyselyDatabase {
   readonly path: string;
 
   readonly #raw: BetterSqlite3.Database;
+  readonly #uploads = new GroupCommit<AddFileInput, AddFileResult>((inputs) => this.#commitUploads(inputs));
+  #uploadStatements: UploadStatements | null = null;
+  #readStatements: ReadStatements | null = null;
 
   /** Opens (creating it and its folder when missing) the SQLite file at `path`. */
   constructor(path: string) {
@@ -27,10 +60,63 @@ export class SqliteDatabase extends KyselyDatabase {
     this.#raw = raw;
   }
 
+  /** How many upload transactions (each holding one or more uploads) were committed or tried. */
+  get uploadGroups(): number {
+    return this.#uploads.groups;
+  }
+
   override async close(): Promise<void> {
+    await this.#uploads.idle();
     await super.close();
     // kysely closes the file only if it ever ran a query.
     if (this.#raw.open) this.#raw.close();
+  }
+
+  /** Joins the next group of uploads: committed with the others, answered after the commit. */
+  override addFile(input: AddFileInput): Promise<AddFileResult> {
+    return this.#uploads.submit(input);
+  }
+
+  // The reads every upload makes first. Run at once when no transaction is open
+  // on the connection (better-sqlite3 runs them synchronously, so none can start
+  // meanwhile); otherwise through kysely, which waits for the transaction's end
+  // rather than read its uncommitted rows.
+
+  override async getToken(id: string): Promise<ApiToken | undefined> {
+    const p = this.#readable();
+    if (!p) return super.getToken(id);
+    const row = p.getToken.get(id) as
+      | { id: string; user_id: number; username: string; project_scope: string | null; secret_hash: string; created_at: string }
+      | undefined;
+    if (!row) return undefined;
+    return {
+      id: row.id,
+      userId: row.user_id,
+      username: row.username,
+      projectScope: row.project_scope,
+      secretHash: row.secret_hash,
+      createdAt: row.created_at,
+    };
+  }
+
+  override async getProject(normalizedName: string): Promise<Project | undefined> {
+    const p = this.#readable();
+    if (!p) return super.getProject(normalizedName);
+    const row = p.getProject.get(normalizedName) as ProjectRow | undefined;
+    return row && toProject(row);
+  }
+
+  override async getRole(userId: number, normalizedName: string): Promise<Role | null> {
+    const p = this.#readable();
+    if (!p) return super.getRole(userId, normalizedName);
+    const row = p.getRole.get(userId, normalizedName) as { role: Role } | undefined;
+    return row?.role ?? null;
+  }
+
+  override async isFilenameUsed(filename: string): Promise<boolean> {
+    const p = this.#readable();
+    if (!p) return super.isFilenameUsed(filename);
+    return p.isFilenameUsed.get(filename) !== undefined;
   }
 
   protected isConflict(err: unknown): boolean {
@@ -42,6 +128,92 @@ export class SqliteDatabase extends KyselyDatabase {
     // kysely gives SQLite one connection behind a mutex: holding it keeps this
     // process's writers out, and no other process writes projects.
     return this.db.connection().execute(fn);
+  }
+
+  /**
+   * The prepared reads when a direct read is safe now, else null (then kysely
+   * runs the read, and reports any problem such as a schema not yet migrated).
+   */
+  #readable(): ReadStatements | null {
+    if (!this.#raw.open || this.#raw.inTransaction) return null;
+    if (this.#readStatements) return this.#readStatements;
+    const raw = this.#raw;
+    try {
+      this.#readStatements = {
+        getToken: raw.prepare(
+          'select t.id, t.user_id, u.username, t.project_scope, t.secret_hash, t.created_at from tokens as t ' +
+            'inner join users as u on u.id = t.user_id where t.id = ?',
+        ),
+        getProject: raw.prepare('select * from projects where normalized_name = ?'),
+        getRole: raw.prepare(
+          'select r.role from roles as r inner join projects as p on p.id = r.project_id where r.user_id = ? and p.normalized_name = ?',
+        ),
+        isFilenameUsed: raw.prepare('select filename from file_registry where filename = ?'),
+      };
+    } catch {
+      return null;
+    }
+    return this.#readStatements;
+  }
+
+  #uploadStatementsPrepared(): UploadStatements {
+    if (this.#uploadStatements) return this.#uploadStatements;
+    const raw = this.#raw;
+    this.#uploadStatements = {
+      writer: new SqliteUploadWriter(raw),
+      begin: raw.prepare('begin immediate'),
+      commit: raw.prepare('commit'),
+      rollback: raw.prepare('rollback'),
+      savepoint: raw.prepare('savepoint upload'),
+      release: raw.prepare('release upload'),
+      rollbackToSavepoint: raw.prepare('rollback to upload'),
+    };
+    return this.#uploadStatements;
+  }
+
+  /**
+   * One transaction for a group of uploads. Each upload runs inside its own
+   * savepoint: a refused one is rolled back to it and leaves nothing, the
+   * others stay. Serials come from the counter row inside the savepoints, so a
+   * refused upload takes none and they stay gapless.
+   */
+  #commitUploads(inputs: readonly AddFileInput[]): Promise<readonly Settled<AddFileResult>[]> {
+    // Holding kysely's connection keeps its transactions (management writes) out of ours.
+    return this.db.connection().execute(async () => {
+      const p = this.#uploadStatementsPrepared();
+      p.begin.run();
+      const results: Settled<AddFileResult>[] = [];
+      try {
+        for (const input of inputs) results.push(await this.#applyOne(p, input));
+        p.commit.run();
+      } catch (err) {
+        if (this.#raw.inTransaction) p.rollback.run();
+        throw err;
+      }
+      return results;
+    });
+  }
+
+  async #applyOne(p: UploadStatements, input: AddFileInput): Promise<Settled<AddFileResult>> {
+    for (let attempt = 1; ; attempt++) {
+      p.savepoint.run();
+      try {
+        const value = await applyUpload(p.writer, input, new Date().toISOString());
+        p.release.run();
+        return { ok: true, value };
+      } catch (err) {
+        // Some errors (a full disk, I/O) make SQLite roll the whole transaction back: the group fails.
+        if (!this.#raw.inTransaction) throw err;
+        p.rollbackToSavepoint.run();
+        p.release.run();
+        try {
+          if (this.shouldRetryUpload(err, input, attempt)) continue;
+        } catch (gaveUp) {
+          return { ok: false, error: gaveUp };
+        }
+        return { ok: false, error: err };
+      }
+    }
   }
 }
 

@@ -4,6 +4,8 @@ import type { OriginContext } from '../app.js';
 import type { RenderedJson } from '../page-cache.js';
 import { normalizeName } from '../../core/names.js';
 import { PyedgeError } from '../../core/errors.js';
+import { projectKey } from '../../core/surrogate-keys.js';
+import { pageCacheHeaders } from '../cache-headers.js';
 
 /** Warehouse's CORS headers: browsers may read the JSON API and its serial from any origin. */
 const CORS_HEADERS: Readonly<Record<string, string>> = {
@@ -33,13 +35,12 @@ function notFound(message: string, context: Record<string, unknown>): PyedgeErro
 
 export const jsonApiRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
   const { pages, config } = context;
-  const cacheControl = `max-age=${config.pageMaxAge}, public`;
 
-  const send = (request: FastifyRequest, reply: FastifyReply, doc: RenderedJson): Buffer | undefined => {
+  const send = (request: FastifyRequest, reply: FastifyReply, name: string, doc: RenderedJson): Buffer | undefined => {
     void reply
       .header('content-type', 'application/json')
       .header('etag', doc.etag)
-      .header('cache-control', cacheControl)
+      .headers(pageCacheHeaders(config.pageMaxAge, projectKey(name)))
       .header('x-pypi-last-serial', String(doc.serial));
     const inm = request.headers['if-none-match'];
     if (inm && inm.split(',').some((t) => t.trim() === doc.etag || t.trim() === '*')) {
@@ -61,7 +62,7 @@ export const jsonApiRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
     if (!api || !doc) {
       throw notFound(`Not Found: there is no project named '${normalized}' with releases on this index.`, { project: normalized });
     }
-    return send(request, reply, doc);
+    return send(request, reply, normalized, doc);
   };
 
   const release = async (request: FastifyRequest<{ Params: ReleaseParams }>, reply: FastifyReply, slash: boolean) => {
@@ -80,7 +81,7 @@ export const jsonApiRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
     }
     const doc = api.release(stored);
     if (!doc) throw notFound(`Not Found: project '${api.name}' has no release '${version}'.`, { project: normalized, version });
-    return send(request, reply, doc);
+    return send(request, reply, normalized, doc);
   };
 
   app.get<{ Params: ProjectParams }>('/pypi/:name/json', (request, reply) => project(request, reply, false));

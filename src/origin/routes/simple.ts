@@ -2,8 +2,10 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { OriginContext } from '../app.js';
 import type { RenderedPage } from '../page-cache.js';
+import { pageCacheHeaders } from '../cache-headers.js';
 import { normalizeName } from '../../core/names.js';
 import { PyedgeError } from '../../core/errors.js';
+import { ALL_PROJECTS_KEY, projectKey } from '../../core/surrogate-keys.js';
 import { contentTypeOf, negotiateSimpleFormat, type SimpleFormat } from '../../render/index.js';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -37,23 +39,22 @@ function notModified(request: FastifyRequest, etag: string): boolean {
 
 export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
   const { pages, config } = context;
-  const cacheControl = `max-age=${config.pageMaxAge}, public`;
 
   /** The headers every Simple page carries; true when the client's copy is current (answer 304). */
-  const pageHeaders = (request: FastifyRequest, reply: FastifyReply, format: SimpleFormat, etag: string, serial: number): boolean => {
+  const pageHeaders = (request: FastifyRequest, reply: FastifyReply, format: SimpleFormat, etag: string, serial: number, surrogateKey: string): boolean => {
     void reply
       .header('content-type', contentTypeOf(format))
       .header('etag', etag)
       .header('vary', 'Accept')
-      .header('cache-control', cacheControl)
+      .headers(pageCacheHeaders(config.pageMaxAge, surrogateKey))
       .header('x-pypi-last-serial', String(serial));
     return notModified(request, etag);
   };
 
-  const send = (request: FastifyRequest, reply: FastifyReply, page: RenderedPage): Buffer | undefined => {
+  const send = (request: FastifyRequest, reply: FastifyReply, name: string, page: RenderedPage): Buffer | undefined => {
     const format = negotiate(request);
     const json = format === 'json';
-    if (pageHeaders(request, reply, format, json ? page.jsonEtag : page.htmlEtag, page.serial)) {
+    if (pageHeaders(request, reply, format, json ? page.jsonEtag : page.htmlEtag, page.serial, projectKey(name))) {
       void reply.code(304);
       return undefined;
     }
@@ -66,7 +67,7 @@ export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = asyn
     const format = negotiate(request);
     const root = await context.root.files();
     const json = format === 'json';
-    if (pageHeaders(request, reply, format, json ? root.jsonEtag : root.htmlEtag, root.serial)) return reply.code(304).send();
+    if (pageHeaders(request, reply, format, json ? root.jsonEtag : root.htmlEtag, root.serial, ALL_PROJECTS_KEY)) return reply.code(304).send();
     // Tens of MB at PyPI's size: streamed from the rendering on disk, never held in memory.
     return reply
       .header('content-length', String(json ? root.jsonSize : root.htmlSize))
@@ -85,7 +86,7 @@ export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = asyn
         project: normalized,
       });
     }
-    return send(request, reply, page);
+    return send(request, reply, normalized, page);
   };
   app.get<{ Params: { name: string } }>('/simple/:name/', (request, reply) => project(request, reply, true));
   app.get<{ Params: { name: string } }>('/simple/:name', (request, reply) => project(request, reply, false));

@@ -336,3 +336,28 @@ test('reads the wheels Debian ships for pip, setuptools and wheel', { skip: !exi
     assert.ok(raw.length > 100, file);
   }
 });
+
+test('reading from the bytes in memory gives what reading the file gives, for every fixture', async () => {
+  const outcome = async (source: string | Buffer, file: string, limits = DEFAULT_DIST_METADATA_LIMITS): Promise<string> => {
+    try {
+      const { raw, metadata } = await readDistMetadata(source, parseFilename(file), limits);
+      return `ok ${raw.toString('base64')} ${metadata.name} ${metadata.version}`;
+    } catch (err) {
+      return err instanceof PyedgeError ? `${err.code} ${err.message}` : `other ${String(err)}`;
+    }
+  };
+  const files = readdirSync(dir).filter((f) => f.endsWith('.whl') || f.endsWith('.tar.gz') || f.endsWith('.zip'));
+  assert.ok(files.length >= 15, `fixtures: ${files.join(', ')}`);
+  let accepted = 0;
+  for (const file of files) {
+    const fromFile = await outcome(at(file), file);
+    assert.equal(await outcome(await readFile(at(file)), file), fromFile, file);
+    if (fromFile.startsWith('ok ')) accepted++;
+  }
+  assert.ok(accepted >= 3 && accepted < files.length, 'both readable and refused files were compared');
+  const tight = { maxMetadataBytes: 10, maxZipEntries: 2 };
+  for (const file of ['demo_pkg-1.0-py3-none-any.whl', 'demo_pkg-1.0.tar.gz']) {
+    assert.equal(await outcome(await readFile(at(file)), file, tight), await outcome(at(file), file, tight));
+    assert.match(await outcome(await readFile(at(file)), file, tight), /^PYEDGE_INVALID_DISTRIBUTION /);
+  }
+});

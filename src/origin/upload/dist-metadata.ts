@@ -4,6 +4,7 @@
  * bytes are served as `<file>.metadata` (PEP 658), so they are returned as found.
  */
 import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import yauzl from 'yauzl';
@@ -34,24 +35,26 @@ export interface DistMetadata {
 }
 
 /**
- * Read, parse and validate the core metadata inside the distribution at
- * `localPath`. Throws PYEDGE_INVALID_DISTRIBUTION when the archive is corrupt
- * or lacks the metadata file, PYEDGE_INVALID_METADATA when the metadata is not
- * UTF-8 or fails validateCoreMetadata. I/O errors on `localPath` pass through.
+ * Read, parse and validate the core metadata inside the distribution: the
+ * file at a local path, or its whole bytes when the caller holds them (small
+ * uploads), which spares the file reads. Throws PYEDGE_INVALID_DISTRIBUTION
+ * when the archive is corrupt or lacks the metadata file,
+ * PYEDGE_INVALID_METADATA when the metadata is not UTF-8 or fails
+ * validateCoreMetadata. I/O errors on a local path pass through.
  */
 export async function readDistMetadata(
-  localPath: string,
+  source: string | Buffer,
   parsed: ParsedFilename,
   limits: DistMetadataLimits = DEFAULT_DIST_METADATA_LIMITS,
 ): Promise<DistMetadata> {
   let raw: Buffer;
   let member: string;
   if (parsed.kind === 'wheel') {
-    [raw, member] = await readFromZip(localPath, parsed, limits, wheelMetadataIn);
+    [raw, member] = await readFromZip(source, parsed, limits, wheelMetadataIn);
   } else if (parsed.extension === '.zip') {
-    [raw, member] = await readFromZip(localPath, parsed, limits, pkgInfoIn);
+    [raw, member] = await readFromZip(source, parsed, limits, pkgInfoIn);
   } else {
-    [raw, member] = await readFromTarGz(localPath, parsed, limits);
+    [raw, member] = await readFromTarGz(source, parsed, limits);
   }
   let text: string;
   try {
@@ -73,14 +76,17 @@ export async function readDistMetadata(
 type ZipChooser = (entries: readonly Entry[], parsed: ParsedFilename) => Entry;
 
 async function readFromZip(
-  localPath: string,
+  source: string | Buffer,
   parsed: ParsedFilename,
   limits: DistMetadataLimits,
   choose: ZipChooser,
 ): Promise<[Buffer, string]> {
   let zip: ZipFile;
   try {
-    zip = await yauzl.openPromise(localPath, { lazyEntries: true, autoClose: false });
+    zip =
+      typeof source === 'string'
+        ? await yauzl.openPromise(source, { lazyEntries: true, autoClose: false })
+        : await yauzl.fromBufferPromise(source, { lazyEntries: true });
   } catch (err) {
     throw asInvalid(err, parsed.filename, 'zip archive');
   }
@@ -181,12 +187,12 @@ function folderMatches(stem: string, parsed: ParsedFilename): boolean {
   return normalizeName(name) === normalizeName(parsed.name) && (version === parsed.version || sameVersion(version, parsed.version));
 }
 
-async function readFromTarGz(localPath: string, parsed: ParsedFilename, limits: DistMetadataLimits): Promise<[Buffer, string]> {
-  const source = createReadStream(localPath);
+async function readFromTarGz(from: string | Buffer, parsed: ParsedFilename, limits: DistMetadataLimits): Promise<[Buffer, string]> {
+  const source: Readable = typeof from === 'string' ? createReadStream(from) : Readable.from([from]);
   const gunzip = createGunzip();
   const extract = tar.extract();
   // pipe() does not forward errors: hand them to the stream the loop below reads.
-  source.on('error', (err) => extract.destroy(err));
+  source.on('error', (err: Error) => extract.destroy(err));
   gunzip.on('error', (err) => extract.destroy(err));
   source.pipe(gunzip).pipe(extract);
   const byTop = new Map<string, [Buffer, string]>();

@@ -23,6 +23,11 @@ export interface SpooledFile {
   readonly path: string;
   readonly size: number;
   readonly digests: FileDigests;
+  /**
+   * The whole file, kept as well when it is small (see ReadUploadFormOptions
+   * `keepInMemory`), so that checks need not read the spool file back.
+   */
+  readonly bytes?: Buffer;
 }
 
 export interface UploadForm {
@@ -35,17 +40,39 @@ export interface ReadUploadFormOptions {
   readonly maxFileSize: number;
   /** Limit on one text field (descriptions can be long). */
   readonly maxFieldSize?: number;
+  /** Files up to this size are also kept in memory as `bytes` (default 256 KiB; 0: never). */
+  readonly keepInMemory?: number;
 }
+
+/** Most wheels of pure-Python projects are smaller; with many uploads at once the memory stays small. */
+const DEFAULT_KEEP_IN_MEMORY = 256 * 1024;
 
 /** A field's single value, or undefined (the first when repeated). */
 export function field(form: UploadForm, name: string): string | undefined {
   return form.fields.get(name)?.[0];
 }
 
+/** Hashes and counts the file's bytes on their way to the spool file, keeping them while they are few. */
 class HashingCounter extends Transform {
   readonly hasher = new MultiHasher();
+  #kept: Buffer[] | null;
+
+  constructor(private readonly keepUpTo: number) {
+    super();
+    this.#kept = keepUpTo > 0 ? [] : null;
+  }
+
+  /** The whole file, if it was small enough to keep. */
+  get bytes(): Buffer | undefined {
+    return this.#kept === null ? undefined : Buffer.concat(this.#kept, this.hasher.size);
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hasher.update(chunk);
+    if (this.#kept !== null) {
+      if (this.hasher.size <= this.keepUpTo) this.#kept.push(chunk);
+      else this.#kept = null;
+    }
     cb(null, chunk);
   }
 }
@@ -137,7 +164,7 @@ export async function readUploadForm(req: IncomingMessage, options: ReadUploadFo
     fileStreams.push(stream);
     const path = join(options.spoolDir, `upload-${randomBytes(12).toString('hex')}.part`);
     spoolPaths.push(path);
-    const counter = new HashingCounter();
+    const counter = new HashingCounter(options.keepInMemory ?? DEFAULT_KEEP_IN_MEMORY);
     stream.on('limit', () => {
       fail(
         new PyedgeError(
@@ -149,7 +176,15 @@ export async function readUploadForm(req: IncomingMessage, options: ReadUploadFo
     });
     writes.push(
       pipeline(stream, counter, createWriteStream(path)).then(() => {
-        spooled.push({ fieldname, filename: filename ?? '', path, size: counter.hasher.size, digests: counter.hasher.digest() });
+        const bytes = counter.bytes;
+        spooled.push({
+          fieldname,
+          filename: filename ?? '',
+          path,
+          size: counter.hasher.size,
+          digests: counter.hasher.digest(),
+          ...(bytes ? { bytes } : {}),
+        });
       }),
     );
   });

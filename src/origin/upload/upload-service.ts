@@ -60,7 +60,7 @@ export class UploadService {
       if (await this.db.isFilenameUsed(checked.parsed.filename)) {
         throw await this.filenameError(checked.parsed.filename);
       }
-      const { raw, metadata } = await readDistMetadata(checked.file.path, checked.parsed);
+      const { raw, metadata } = await readDistMetadata(checked.file.bytes ?? checked.file.path, checked.parsed);
       const identity = checkMetadataMatches(metadata, checked.name, checked.version);
       return await this.filenameLocks.run(checked.parsed.filename, () => this.store(checked, identity, metadata, raw, token));
     } finally {

@@ -25,30 +25,39 @@ export interface WheelSpec {
   /** Override the file name. */
   readonly filename?: string;
   readonly tag?: string;
+  /** Add this many incompressible bytes (a data file in the wheel), to make it weigh something. */
+  readonly padding?: number;
+  /** Seed of the padding bytes (same seed, same bytes). */
+  readonly paddingSeed?: number;
 }
 
+/** Builds every wheel of a JSON list of [spec, out] pairs (one Python start for many wheels). */
 const WHEEL_SCRIPT = `
-import json, sys, zipfile, hashlib, base64
-spec = json.loads(sys.argv[1]); out = sys.argv[2]
-dist = spec['dist']
-records = []
-def add(z, name, data):
-    data = data.encode() if isinstance(data, str) else data
-    z.writestr(name, data)
-    h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()
-    records.append(f"{name},sha256={h},{len(data)}")
-with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as z:
-    if spec.get('module'):
-        add(z, spec['module'] + '/__init__.py', 'VALUE = ' + json.dumps(spec['value']) + '\\n')
-    if spec.get('metadata') is not None:
-        add(z, dist + '.dist-info/METADATA', spec['metadata'])
-    add(z, dist + '.dist-info/WHEEL', 'Wheel-Version: 1.0\\nGenerator: pyedge-tests\\nRoot-Is-Purelib: true\\nTag: ' + spec['tag'] + '\\n')
-    records.append(dist + '.dist-info/RECORD,,')
-    z.writestr(dist + '.dist-info/RECORD', '\\n'.join(records) + '\\n')
+import json, sys, zipfile, hashlib, base64, random
+def build(spec, out):
+    dist = spec['dist']
+    records = []
+    def add(z, name, data):
+        data = data.encode() if isinstance(data, str) else data
+        z.writestr(name, data)
+        h = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()
+        records.append(f"{name},sha256={h},{len(data)}")
+    with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as z:
+        if spec.get('module'):
+            add(z, spec['module'] + '/__init__.py', 'VALUE = ' + json.dumps(spec['value']) + '\\n')
+        if spec.get('padding'):
+            add(z, dist + '.data/data/padding.bin', random.Random(spec.get('paddingSeed', 0)).randbytes(spec['padding']))
+        if spec.get('metadata') is not None:
+            add(z, dist + '.dist-info/METADATA', spec['metadata'])
+        add(z, dist + '.dist-info/WHEEL', 'Wheel-Version: 1.0\\nGenerator: pyedge-tests\\nRoot-Is-Purelib: true\\nTag: ' + spec['tag'] + '\\n')
+        records.append(dist + '.dist-info/RECORD,,')
+        z.writestr(dist + '.dist-info/RECORD', '\\n'.join(records) + '\\n')
+for spec, out in json.loads(sys.argv[1]):
+    build(spec, out)
 `;
 
-/** Build a pure-Python wheel into `dir`; returns its path. */
-export async function buildWheel(dir: string, spec: WheelSpec): Promise<string> {
+/** The Python-side spec and output path of one wheel. */
+function wheelJob(dir: string, spec: WheelSpec): [Record<string, unknown>, string] {
   const escaped = spec.name.replace(/[-_.]+/g, '_');
   const tag = spec.tag ?? 'py3-none-any';
   const filename = spec.filename ?? `${escaped}-${spec.version}-${tag}.whl`;
@@ -57,14 +66,21 @@ export async function buildWheel(dir: string, spec: WheelSpec): Promise<string> 
     : (spec.metadataText ??
       [`Metadata-Version: ${spec.metadataVersion ?? '2.4'}`, `Name: ${spec.name}`, `Version: ${spec.version}`, ...(spec.headers ?? [])].join('\n') +
         '\n\nA wheel built by pyedge tests.\n');
-  const out = join(dir, filename);
-  const r = await run(
-    SYSTEM_PYTHON,
-    ['-c', WHEEL_SCRIPT, JSON.stringify({ dist: `${escaped}-${spec.version}`, tag, module: spec.module, value: spec.value ?? '', metadata }), out],
-    { env: isolatedEnv() },
-  );
-  if (r.code !== 0) throw new Error(`building wheel failed: ${r.stderr}`);
-  return out;
+  const job = { dist: `${escaped}-${spec.version}`, tag, module: spec.module, value: spec.value ?? '', metadata, padding: spec.padding ?? 0, paddingSeed: spec.paddingSeed ?? 0 };
+  return [job, join(dir, filename)];
+}
+
+/** Build a pure-Python wheel into `dir`; returns its path. */
+export async function buildWheel(dir: string, spec: WheelSpec): Promise<string> {
+  return (await buildWheels(dir, [spec]))[0]!;
+}
+
+/** Build many wheels into `dir` with one Python process; returns their paths in order. */
+export async function buildWheels(dir: string, specs: readonly WheelSpec[]): Promise<string[]> {
+  const jobs = specs.map((s) => wheelJob(dir, s));
+  const r = await run(SYSTEM_PYTHON, ['-c', WHEEL_SCRIPT, JSON.stringify(jobs)], { env: isolatedEnv() });
+  if (r.code !== 0) throw new Error(`building wheels failed: ${r.stderr}`);
+  return jobs.map(([, out]) => out);
 }
 
 const SDIST_SCRIPT = `
