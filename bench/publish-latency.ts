@@ -18,7 +18,7 @@ import { machineCpu, processCpu } from './lib/cpu-usage.js';
 import { RssWatcher } from './lib/memory.js';
 import { startNginx } from './lib/nginx.js';
 import { createToken, startOrigin, stopAll, type Service } from './lib/processes.js';
-import { importHead, PYPI_NAMES_TSV, startPublisher, waitForTree, type WatchingPublisher } from './lib/publisher.js';
+import { importHead, PYPI_NAMES_TSV, startPublisher, treeProjects, waitForTree, type WatchingPublisher } from './lib/publisher.js';
 import { fixed, markdownTable, percentile } from './lib/stats.js';
 import { buildBenchWheel, uploadRequest, type BenchWheel } from './lib/wheels.js';
 
@@ -140,6 +140,7 @@ async function main(): Promise<void> {
     const extraArgs = opts['publisher-args'].split(/\s+/).filter((a) => a !== '');
     publisher = await startPublisher(origin.url, tree, keyFile, { nodeArgs: profArgs, extraArgs });
     await waitForTree(tree, origin.url, 60 * 60_000, 200);
+    const rootProjects = await treeProjects(tree);
     process.stderr.write(`tree in step with the origin after ${fixed((nowMs() - t0) / 1000, 1)} s (${publisher.take().length} batch lines)\n`);
     const nginx = await startNginx(tree, join(work, 'nginx'), '/simple/', { openFileCache: false });
 
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
     const byKind = (k: Kind): Sample[] => samples.filter((s) => s.kind === k);
     const header = ['uploads', 'count', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'];
     const out: string[] = [];
-    out.push(`index: ${projects > 0 ? `${projects} imported projects + ` : ''}the benchmark's own; ${uploads} measured uploads after ${warmup} warm-up, ${size} B wheels, one at a time`);
+    out.push(`index: ${rootProjects} projects in the tree's root when the uploads started; ${uploads} measured uploads after ${warmup} warm-up, ${size} B wheels, one at a time`);
     out.push('', '**Upload 200 → file served by nginx** (link seen on the page, then the file fetched whole):', '');
     out.push(markdownTable(header, [summary('all', samples, (s) => s.fileMs), summary('new version of an existing project', byKind('new version'), (s) => s.fileMs), summary('new project', byKind('new project'), (s) => s.fileMs)]));
     out.push('', '**Upload 200 → link on the project page served by nginx**:', '');

@@ -53,7 +53,9 @@ if (opts.help) {
       '                         [--uploads 400] [--upload-warmup 50] [--concurrency 16] [--cpu-prof DIR]\n' +
       '  --limit N     import only the first N projects (default: all)\n' +
       '  --keep DIR    import into DIR and keep it; when DIR already holds an index, skip the import\n' +
-      '  --project     the project whose pages wrk fetches (default: the best download rank imported)\n',
+      '  --project     the project whose pages wrk fetches (default: the best download rank imported)\n' +
+      '  --steady-reads N  polls of /simple/, about one a second, while one client uploads without pause;\n' +
+      '                    run with GET, with HEAD (rendered, not sent) and with no reader (same duration)\n',
   );
   process.exit(0);
 }
@@ -62,6 +64,8 @@ const limit = opts.limit === undefined ? undefined : Number(opts.limit);
 const rounds = Number(opts.rounds);
 const wrkOptions = { threads: Number(opts.threads), connections: Number(opts.connections), seconds: Number(opts.duration) };
 const SIMPLE_JSON = 'application/vnd.pypi.simple.v1+json';
+/** During the steady uploads, a read of `/simple/` starts at most this often. */
+const STEADY_READ_INTERVAL_MS = 1000;
 /** Import may take long on a loaded machine; past this, it is a failure. */
 const IMPORT_TIMEOUT_MS = 60 * 60_000;
 /** Disk per imported project: a 4 KiB block for the file, one for its own folder, ~1.5 KB of database (11.5 KiB measured at 20,000). */
@@ -214,6 +218,13 @@ async function fetchRoot(url: string, format: 'HTML' | 'JSON'): Promise<RootFetc
   };
 }
 
+/** A HEAD of `/simple/`: it waits for a rendering like a GET, and sends no body. */
+async function headRoot(url: string): Promise<RootFetch> {
+  const r = await timedRequest(url, { method: 'HEAD', path: '/simple/', headers: {} });
+  if (r.status !== 200) throw new Error(`HEAD /simple/ answered ${r.status}`);
+  return { format: 'HTML', ttfbMs: r.headersMs - r.startMs, totalMs: r.endMs - r.startMs, bytes: 0, serial: Number(r.headers['x-pypi-last-serial']), contentLength: true };
+}
+
 /** What a reader right after an upload got, and when the new rendering appeared. */
 interface AfterUpload {
   readonly format: 'HTML' | 'JSON';
@@ -274,10 +285,11 @@ interface RootPhase {
   readonly rssAfterParallel: Rss;
   readonly after: AfterUpload[];
   /** Reads of `/simple/` while one client uploads without pause. */
-  readonly steady: RootFetch[];
-  readonly steadyUploadsPerS: number;
-  /** How many steady reads got a rendering as new as the last upload answered before the read began. */
-  readonly steadyFresh: number;
+  readonly steady: SteadyRun;
+  /** The same with HEAD requests: the root is rendered again and again, but not sent. */
+  readonly steadyHead: SteadyRun;
+  /** The same uploads with no reader. */
+  readonly steadyAlone: SteadyRun;
   readonly rssAfterRoot: Rss;
 }
 
@@ -324,36 +336,11 @@ async function rootPhase(data: string, token: string, label: Index, stamp: strin
     after.push(a);
   }
   // Readers while uploads never stop: each new serial makes the root stale again.
-  let uploading = true;
-  let uploaded = 0;
-  let lastAnswered = 0;
-  const tu = nowMs();
-  const uploader = (async () => {
-    for (let i = 0; uploading; i++) {
-      const r = await timedRequest(service.url, uploadOf(token, `bench-scale-steady-${stamp}`, `1.0.${i}`));
-      if (r.status !== 200) throw new Error(`steady upload answered ${r.status}`);
-      uploaded++;
-      lastAnswered = Number(r.headers['x-pypi-last-serial']);
-    }
-  })();
-  const steady: RootFetch[] = [];
-  let steadyFresh = 0;
-  try {
-    await new Promise((r) => setTimeout(r, 200));
-    for (let i = 0; i < Number(opts['steady-reads']); i++) {
-      const known = lastAnswered;
-      const f = await fetchRoot(service.url, i % 2 ? 'JSON' : 'HTML');
-      if (f.serial >= known) steadyFresh++;
-      steady.push(f);
-      process.stderr.write(
-        `  ${label}: during uploads: /simple/ ${f.format} first byte ${fixed(f.ttfbMs)} ms, all ${fixed(f.totalMs)} ms, serial ${f.serial} (last upload answered: ${known})\n`,
-      );
-    }
-  } finally {
-    uploading = false;
-    await uploader;
-  }
-  const steadyUploadsPerS = uploaded / ((nowMs() - tu) / 1000);
+  const steady = await steadyUploads(service.url, token, label, `bench-scale-steady-${stamp}`, 'GET');
+  // The same with HEAD: every poll starts a rendering, but no bytes go out.
+  const steadyHead = await steadyUploads(service.url, token, label, `bench-scale-steady-head-${stamp}`, 'HEAD');
+  // And with no reader: nothing is rendered, the reference for the two above.
+  const steadyAlone = await steadyUploads(service.url, token, label, `bench-scale-steady-alone-${stamp}`, null);
   const rssAfterRoot = await processRss(service.child.pid);
   return {
     service,
@@ -368,10 +355,61 @@ async function rootPhase(data: string, token: string, label: Index, stamp: strin
     rssAfterParallel,
     after,
     steady,
-    steadyUploadsPerS,
-    steadyFresh,
+    steadyHead,
+    steadyAlone,
     rssAfterRoot,
   };
+}
+
+/** Uploads from one client without pause while one reader polls `/simple/`, and what the reader got. */
+interface SteadyRun {
+  /** The reads (for HEAD: no bytes). */
+  readonly reads: RootFetch[];
+  /** How many reads got a rendering as new as the last upload answered before the read began. */
+  readonly fresh: number;
+  readonly uploadsPerS: number;
+}
+
+async function steadyUploads(url: string, token: string, label: Index, project: string, method: 'GET' | 'HEAD' | null): Promise<SteadyRun> {
+  let uploading = true;
+  let uploaded = 0;
+  let lastAnswered = 0;
+  const tu = nowMs();
+  const uploader = (async () => {
+    for (let i = 0; uploading; i++) {
+      const r = await timedRequest(url, uploadOf(token, project, `1.0.${i}`));
+      if (r.status !== 200) throw new Error(`steady upload answered ${r.status}`);
+      uploaded++;
+      lastAnswered = Number(r.headers['x-pypi-last-serial']);
+    }
+  })();
+  const reads: RootFetch[] = [];
+  let fresh = 0;
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < Number(opts['steady-reads']); i++) {
+      // One reader polling about once a second, so both indexes upload for a comparable time.
+      const due = tu + 200 + i * STEADY_READ_INTERVAL_MS;
+      if (nowMs() < due) await new Promise((r) => setTimeout(r, due - nowMs()));
+      if (method === null) continue;
+      const known = lastAnswered;
+      const f = method === 'GET' ? await fetchRoot(url, i % 2 ? 'JSON' : 'HTML') : await headRoot(url);
+      if (f.serial >= known) fresh++;
+      reads.push(f);
+      process.stderr.write(
+        `  ${label}: during uploads: ${method} /simple/ ${f.format} first byte ${fixed(f.ttfbMs)} ms, all ${fixed(f.totalMs)} ms, ` +
+          `serial ${f.serial} (last upload answered: ${known})\n`,
+      );
+    }
+    // Without a reader, upload for as long as the last poll would have begun.
+    if (method === null) await new Promise((r) => setTimeout(r, STEADY_READ_INTERVAL_MS));
+  } finally {
+    uploading = false;
+    await uploader;
+  }
+  const uploadsPerS = uploaded / ((nowMs() - tu) / 1000);
+  process.stderr.write(`  ${label}: ${fixed(uploadsPerS, 1)} uploads/s ${method ? `while polling with ${method}` : 'with no reader'}\n`);
+  return { reads, fresh, uploadsPerS };
 }
 
 async function main(): Promise<void> {
@@ -603,20 +641,47 @@ async function main(): Promise<void> {
         ),
       ),
     );
-    out.push('\n`/simple/` while one client uploads without pause:\n');
+    out.push('\n`/simple/` polled about once a second by one reader while one client uploads without pause:\n');
+    const readers = [
+      ['GET (the root is sent)', (r: RootPhase) => r.steady],
+      ['HEAD (rendered, not sent)', (r: RootPhase) => r.steadyHead],
+      ['none (nothing rendered)', (r: RootPhase) => r.steadyAlone],
+    ] as const;
+    const steadyRows = phases.flatMap(([ix, r]) =>
+      readers.map(([reader, of]) => {
+        const run = of(r);
+        const none = run.reads.length === 0;
+        return [
+          label(ix),
+          reader,
+          fixed(run.uploadsPerS),
+          fixed(run.uploadsPerS / of(emptyRoot).uploadsPerS, 3),
+          fixed(run.uploadsPerS / r.steadyAlone.uploadsPerS, 3),
+          String(run.reads.length),
+          none ? '–' : fixed(median(run.reads.map((f) => f.ttfbMs))),
+          none ? '–' : fixed(Math.max(...run.reads.map((f) => f.ttfbMs))),
+          none ? '–' : fixed(median(run.reads.map((f) => f.totalMs))),
+          none ? '–' : fixed(Math.max(...run.reads.map((f) => f.totalMs))),
+          none ? '–' : `${run.fresh} of ${run.reads.length}`,
+        ];
+      }),
+    );
     out.push(
       markdownTable(
-        ['index', 'uploads/s meanwhile', 'reads', 'first byte p50 ms', 'first byte max ms', 'complete p50 ms', 'complete max ms', 'reads given the newest rendering'],
-        phases.map(([ix, r]) => [
-          label(ix),
-          fixed(r.steadyUploadsPerS),
-          String(r.steady.length),
-          fixed(median(r.steady.map((f) => f.ttfbMs))),
-          fixed(Math.max(...r.steady.map((f) => f.ttfbMs))),
-          fixed(median(r.steady.map((f) => f.totalMs))),
-          fixed(Math.max(...r.steady.map((f) => f.totalMs))),
-          `${r.steadyFresh} of ${r.steady.length}`,
-        ]),
+        [
+          'index',
+          'reader',
+          'uploads/s meanwhile',
+          'vs one-project',
+          'vs no reader',
+          'reads',
+          'first byte p50 ms',
+          'first byte max ms',
+          'complete p50 ms',
+          'complete max ms',
+          'reads given the newest rendering',
+        ],
+        steadyRows,
       ),
     );
     out.push(

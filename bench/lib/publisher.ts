@@ -153,6 +153,16 @@ export async function treeSerial(tree: string): Promise<number> {
   }
 }
 
+/** How many projects a tree's state object says its root lists (NaN without one). */
+export async function treeProjects(tree: string): Promise<number> {
+  const text = await readFile(join(tree, 'pyedge-state.json'), 'utf8').catch(() => null);
+  try {
+    return text === null ? NaN : Number((JSON.parse(text) as { projects?: unknown }).projects);
+  } catch {
+    return NaN;
+  }
+}
+
 /** The origin's newest serial, from its change feed. */
 export async function originSerial(origin: string): Promise<number> {
   const res = await fetch(`${origin}/changes?since=0&limit=1`);

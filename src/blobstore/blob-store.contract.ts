@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -113,6 +113,7 @@ export function runBlobStoreContract(label: string, make: () => Promise<Contract
           const data = randomBytes(10_000);
           await writeFile(local, data);
           await store.putFile('packages/aa/bb/upload.whl', local);
+          await assert.rejects(stat(local), { code: 'ENOENT' }, 'the store took the local file');
           assert.deepEqual(await getBytes(store, 'packages/aa/bb/upload.whl'), data);
           assert.equal((await store.head('packages/aa/bb/upload.whl')).size, data.length);
         } finally {

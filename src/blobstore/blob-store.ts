@@ -60,9 +60,9 @@ export interface BlobStore {
   /** Store bytes under `key`, replacing any blob there, durably before resolving. */
   put(key: string, body: Uint8Array | Readable, options?: PutOptions): Promise<void>;
   /**
-   * Store the content of a local file under `key`. The store may take the file
-   * (the folder back-end renames it into place): the caller must not use
-   * `localPath` afterwards.
+   * Store the content of a local file under `key`. The store takes the file
+   * (the folder back-end renames it into place): once this resolves the file
+   * is gone from `localPath`; if it rejects, the file may still be there.
    */
   putFile(key: string, localPath: string, options?: PutOptions): Promise<void>;
   get(key: string, options?: OpOptions & { readonly range?: ByteRange }): Promise<BlobBody>;

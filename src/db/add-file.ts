@@ -13,6 +13,32 @@ import { toProject } from './rows.js';
 import type { ProjectRow } from './rows.js';
 import type { ChangelogTable, FilesTable, ReleasesTable, Schema } from './schema.js';
 
+/**
+ * How often an upload runs again after a concurrent transaction won a race on
+ * a unique key. Each retry sees the winner's rows, so it either succeeds or
+ * fails with a clean domain error; a few levels of races (project, release,
+ * file) are possible, hence more than two.
+ */
+const MAX_UPLOAD_ATTEMPTS = 5;
+
+/**
+ * After attempt number `attempt` of `input` failed with `err`: true when a
+ * rerun can succeed (`isConflict` says which engine errors are races); throws
+ * PYEDGE_UPLOAD_IN_PROGRESS once reruns are used up.
+ */
+export function shouldRetryUpload(err: unknown, input: AddFileInput, attempt: number, isConflict: (err: unknown) => boolean): boolean {
+  if (err instanceof PyedgeError || !isConflict(err)) return false;
+  if (attempt >= MAX_UPLOAD_ATTEMPTS) {
+    throw new PyedgeError(
+      'PYEDGE_UPLOAD_IN_PROGRESS',
+      `Other uploads to project '${input.projectName}' kept changing it at the same time; try again.`,
+      { project: input.projectName, filename: input.file.filename, attempts: attempt },
+      { cause: err },
+    );
+  }
+  return true;
+}
+
 /** The project an upload goes to, with the uploader's role on it. */
 export type ProjectWithRole = ProjectRow & { role: Role | null };
 

@@ -3,21 +3,13 @@ import type { Kysely, Transaction } from 'kysely';
 import { PyedgeError } from '../core/errors.js';
 import type { ApiToken, Change, Project, ProjectListing, ProjectState, ProjectStatus, Role, User } from '../core/model.js';
 import { compareVersions } from '../core/versions.js';
-import { applyUpload, kyselyUploadWriter } from './add-file.js';
+import { applyUpload, kyselyUploadWriter, shouldRetryUpload } from './add-file.js';
 import { importBatch, type ImportRecord, type ImportResult } from './bulk-import.js';
 import type { Actor, AddFileInput, AddFileResult, Database, DatabaseStats, DownloadCount, RemovalResult } from './database.js';
 import * as manage from './manage-project.js';
 import { migrateToLatest } from './migrations/migrations.js';
 import { toChange, toProject, toProjectFile, toRelease } from './rows.js';
 import type { Schema } from './schema.js';
-
-/**
- * How often addFile runs again after a concurrent transaction won a race on a
- * unique key. Each retry sees the winner's rows, so it either succeeds or fails
- * with a clean domain error; a few levels of races (project, release, file) are
- * possible, hence more than two.
- */
-const MAX_UPLOAD_ATTEMPTS = 5;
 
 export abstract class KyselyDatabase implements Database {
   abstract readonly dialect: 'sqlite' | 'postgres';
@@ -262,26 +254,9 @@ export abstract class KyselyDatabase implements Database {
       try {
         return await this.db.transaction().execute((trx) => applyUpload(kyselyUploadWriter(trx), input, new Date().toISOString()));
       } catch (err) {
-        if (!this.shouldRetryUpload(err, input, attempt)) throw err;
+        if (!shouldRetryUpload(err, input, attempt, (e) => this.isConflict(e))) throw err;
       }
     }
-  }
-
-  /**
-   * After attempt number `attempt` of `input` failed with `err`: true when a
-   * rerun can succeed; throws PYEDGE_UPLOAD_IN_PROGRESS once reruns are used up.
-   */
-  protected shouldRetryUpload(err: unknown, input: AddFileInput, attempt: number): boolean {
-    if (err instanceof PyedgeError || !this.isConflict(err)) return false;
-    if (attempt >= MAX_UPLOAD_ATTEMPTS) {
-      throw new PyedgeError(
-        'PYEDGE_UPLOAD_IN_PROGRESS',
-        `Other uploads to project '${input.projectName}' kept changing it at the same time; try again.`,
-        { project: input.projectName, filename: input.file.filename, attempts: attempt },
-        { cause: err },
-      );
-    }
-    return true;
   }
 
   importProjects(records: readonly ImportRecord[], owner: { readonly userId: number; readonly username: string }): Promise<ImportResult> {

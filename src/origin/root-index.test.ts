@@ -171,7 +171,7 @@ function rootIndexSuite(backend: string, open: OpenDatabase): void {
         },
         close: async () => undefined,
       };
-      const root = new RootIndex(db, cache, silent, { renderer, maxWaitMs: 50 });
+      const root = new RootIndex(db, cache, silent, { renderer, maxWaitMs: 50, restFactor: 0 });
       // The first reader has nothing older to fall back on: it waits for the rendering.
       const firstRead = root.files();
       await new Promise((r) => setTimeout(r, 100));
@@ -193,6 +193,42 @@ function rootIndexSuite(backend: string, open: OpenDatabase): void {
       await new Promise((r) => setTimeout(r, 10));
       assert.equal(await root.files(), fresh);
       assert.equal(calls.length, 2);
+      await real.close();
+    });
+
+    test('after a rendering the next one waits for a rest as long as the last one took', async () => {
+      const cache = join(dir, 'cache-rest');
+      const real = new RootIndex(db, cache, silent, { dbUrl: undefined });
+      await real.init();
+      const previous = await real.files();
+      const started: number[] = [];
+      let finish: (r: RootRendering) => void = () => undefined;
+      const renderer: RootRenderer = {
+        render() {
+          started.push(Date.now());
+          return new Promise((resolve) => (finish = resolve));
+        },
+        close: async () => undefined,
+      };
+      const root = new RootIndex(db, cache, silent, { renderer, maxWaitMs: 20, restFactor: 1 });
+      const firstRead = root.files();
+      await new Promise((r) => setTimeout(r, 50));
+      // The rest follows the rendering's own account of its time: long enough to outlast a slow write below.
+      const took = 1500;
+      finish({ files: previous, projects: 0, ms: took });
+      await firstRead;
+      const firstEnded = Date.now();
+
+      await addProject('resting');
+      assert.equal(await root.files(), previous, 'a reader during the rest gets the previous rendering');
+      assert.equal(started.length, 1, 'no rendering started during the rest');
+      const next = root.files();
+      for (let i = 0; i < 500 && started.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(started.length, 2, 'the rendering started once the rest was over');
+      assert.ok(started[1]! - firstEnded >= took - 20, `rested ${started[1]! - firstEnded} ms after a ${took} ms rendering`);
+      finish({ files: { ...previous, serial: await db.lastSerial() }, projects: 0, ms: 0 });
+      await next;
+      await root.close();
       await real.close();
     });
   });

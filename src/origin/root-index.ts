@@ -5,8 +5,10 @@
  * kept by serial, and served from disk. While a new rendering runs, readers get the
  * previous one once they have waited `maxWaitMs`, so a busy large index never makes
  * them wait for a whole rendering after every upload. Renderings are started by
- * readers and coalesced: under steady uploads one runs at a time, for the newest
- * serial when it starts, and nothing is rendered while nobody reads.
+ * readers and coalesced: one runs at a time, for the newest serial when it starts;
+ * after one, the next waits for a rest as long as `restFactor` times the last one
+ * took, so under steady uploads renderings use a bounded share of a core; and
+ * nothing is rendered while nobody reads.
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,13 +31,21 @@ export interface RootIndexOptions {
   readonly dbUrl: string | undefined;
   /** Who renders; by default a worker thread when `dbUrl` allows one (see createRootRenderer). */
   readonly renderer: RootRenderer | undefined;
+  /**
+   * Rest between renderings, as a multiple of the last rendering's duration
+   * (1: renderings run at most half the time; 0: back to back). None after a failure.
+   */
+  readonly restFactor: number;
 }
 
-const DEFAULTS: RootIndexOptions = { maxWaitMs: 1000, pageSize: 5000, dbUrl: undefined, renderer: undefined };
+const DEFAULTS: RootIndexOptions = { maxWaitMs: 1000, pageSize: 5000, dbUrl: undefined, renderer: undefined, restFactor: 1 };
 
 export class RootIndex {
   private current: RootFiles | null = null;
   private rendering: Promise<RootFiles> | null = null;
+  /** When the next rendering may start (Date.now() ms). */
+  private restUntil = 0;
+  private closed = false;
   private readonly options: RootIndexOptions;
   private readonly renderer: RootRenderer;
 
@@ -85,15 +95,22 @@ export class RootIndex {
 
   /** Stop the renderer (its worker thread). The files stay until the next init(). */
   async close(): Promise<void> {
+    this.closed = true;
     await this.renderer.close();
   }
 
-  /** Start a rendering for at least `serial`, unless one is running (coalesced). */
+  /** Start a rendering for at least `serial` once the rest is over, unless one is running or waiting (coalesced). */
   private render(serial: number): Promise<RootFiles> {
     if (this.rendering) return this.rendering;
-    this.rendering = this.renderer
-      .render(serial)
+    const rest = this.restUntil - Date.now();
+    this.rendering = (rest > 0 ? new Promise((resolve) => setTimeout(resolve, rest)) : Promise.resolve())
+      .then(() => {
+        if (this.closed) throw new Error('the root index is closed');
+        return this.renderer.render(serial);
+      })
       .then(async ({ files, projects, ms }) => {
+        // The rendering's own time: a worker thread's start-up is not counted.
+        this.restUntil = Date.now() + ms * this.options.restFactor;
         this.log.debug({ serial: files.serial, projects, ms, bytes: files.htmlSize + files.jsonSize }, 'root index rendered');
         const previous = this.current;
         if (!previous || files.serial >= previous.serial) {
@@ -108,7 +125,9 @@ export class RootIndex {
       .finally(() => {
         this.rendering = null;
       });
-    this.rendering.catch((err: unknown) => this.log.error({ err }, 'rendering the root index failed'));
+    this.rendering.catch((err: unknown) => {
+      if (!this.closed) this.log.error({ err }, 'rendering the root index failed');
+    });
     return this.rendering;
   }
 }

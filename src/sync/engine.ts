@@ -28,7 +28,7 @@ import { copyFile } from './file-copier.js';
 import { projectLinks, type ProjectLinks } from './page-links.js';
 import { settleLimit } from './pool.js';
 import { sleep, type BackoffPolicy } from './retry.js';
-import { digestChunks, rootHtmlChunks } from './root-pages.js';
+import { rootHtmlDigest } from './root-pages.js';
 import type { ProjectSnapshot, SourceChange, SourceListing, SyncSource } from './source.js';
 import type { StaticTree } from './static-tree.js';
 import { Leftovers } from './leftovers.js';
@@ -323,7 +323,9 @@ export class SyncEngine {
       const todo = [...new Set([...this.#differences(listing), ...extra])];
       if (todo.length === 0) return listing;
       this.#progress?.expect(todo.length);
-      const entries = new Map(listing.projects.map((p) => [p.normalizedName, p.lastSerial]));
+      const wantedNames = new Set(todo);
+      const entries = new Map<string, number>();
+      for (const p of listing.projects) if (wantedNames.has(p.normalizedName)) entries.set(p.normalizedName, p.lastSerial);
       if (this.#applied < 0 && todo.length > FIRST_BUILD_CHUNK && !chunked) {
         // A first build: no state, so nothing is published and no root can list a page too early.
         // Projects go up a chunk at a time (the source reads the next chunk meanwhile); those that
@@ -499,7 +501,7 @@ export class SyncEngine {
    * two batches): then no page would show that the tree reached it.
    */
   async #writeRoot(listing: SourceListing, run: BatchRecorder, force: boolean, refresh: boolean): Promise<void> {
-    const digest = digestChunks(rootHtmlChunks(listing.projects));
+    const digest = rootHtmlDigest(listing.projects);
     const htmlChanged = digest !== this.#rootHtmlDigest;
     if (!force && !htmlChanged) {
       if (listing.serial === this.#rootSerial) return;
@@ -511,7 +513,8 @@ export class SyncEngine {
     await this.#tree.writeRoot(listing.projects, listing.serial, htmlChanged || force);
     this.#rootSerial = listing.serial;
     this.#rootWrittenAt = this.#now();
-    this.#listed = new Set(listing.projects.map((p) => p.normalizedName));
+    // The names the root lists change only with its HTML.
+    if (htmlChanged || force) this.#listed = new Set(listing.projects.map((p) => p.normalizedName));
     this.#rootHtmlDigest = digest;
     // A page written from a snapshot newer than the listing stays newer than its entry.
     for (const [name, serial] of this.#newer) if (serial <= listing.serial) this.#newer.delete(name);

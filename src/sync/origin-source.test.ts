@@ -85,6 +85,57 @@ describe('OriginSource', () => {
     assert.deepEqual(listing, { serial: 9, projects: [{ name: 'Demo_Pkg', normalizedName: 'demo-pkg', lastSerial: 9 }], time: '2026-02-03T04:05:06Z' });
   });
 
+  it('keeps the root listing up to date from the listing of changes, and reads the whole root when that cannot tell', async () => {
+    let roots = 0;
+    let delta: Record<string, unknown> = {};
+    const asked: string[] = [];
+    handler = (req, res) => {
+      asked.push(req.url ?? '');
+      if (req.url === '/simple/') {
+        roots++;
+        const projects = [
+          { '_last-serial': 3, name: 'Alpha' },
+          { '_last-serial': 5, name: 'Charlie' },
+          { '_last-serial': 4, name: 'Delta' },
+        ];
+        return send(res, 5, JSON.stringify({ meta: { '_last-serial': 5, 'api-version': '1.4' }, projects }));
+      }
+      if (req.url === '/_sync/listing?since=5') return send(res, 8, JSON.stringify(delta));
+      res.writeHead(404).end();
+    };
+    const source = new OriginSource(base, fast);
+    assert.equal((await source.listing()).projects.length, 3);
+    delta = {
+      complete: true,
+      serial: 8,
+      time: '2026-02-03T04:05:06Z',
+      projects: [
+        { name: 'Bravo', normalized: 'bravo', last_serial: 6, listed: true },
+        { name: 'Delta', normalized: 'delta', last_serial: 7, listed: false },
+        { name: 'Echo', normalized: 'echo', last_serial: 8, listed: true },
+      ],
+    };
+    const moved = await source.listing();
+    assert.equal(roots, 1);
+    assert.deepEqual(moved, {
+      serial: 8,
+      time: '2026-02-03T04:05:06Z',
+      projects: [
+        { name: 'Alpha', normalizedName: 'alpha', lastSerial: 3 },
+        { name: 'Bravo', normalizedName: 'bravo', lastSerial: 6 },
+        { name: 'Charlie', normalizedName: 'charlie', lastSerial: 5 },
+        { name: 'Echo', normalizedName: 'echo', lastSerial: 8 },
+      ],
+    });
+    // Too much changed to list: the whole root again (this fake origin is still at 5).
+    const fresh = new OriginSource(base, fast);
+    await fresh.listing();
+    delta = { complete: false };
+    assert.equal((await fresh.listing()).serial, 5);
+    assert.equal(roots, 3);
+    assert.ok(asked.includes('/_sync/listing?since=5'));
+  });
+
   it('turns a refused connection into PYEDGE_UNAVAILABLE and a missing file into PYEDGE_NOT_FOUND', async () => {
     handler = (_req, res) => res.writeHead(404).end();
     const source = new OriginSource(base, fast);

@@ -19,6 +19,7 @@ import { BufferBody } from './file-copier.js';
 import { OriginHttp, type HttpAnswer, type OriginHttpOptions } from './origin-http.js';
 import { jsonApiLinks } from './page-links.js';
 import { Limiter, mapLimit } from './pool.js';
+import { sameRootHtml } from './root-pages.js';
 import { sleep } from './retry.js';
 import type { ChangePage, ProjectSnapshot, SourceChange, SourceListing, SyncSource } from './source.js';
 
@@ -182,20 +183,28 @@ export class OriginSource implements SyncSource {
     // One merge of two name-ordered lists: the listing keeps the root's order.
     const updates = [...changed].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const projects: ProjectListing[] = [];
+    let sameNames = true;
     let u = 0;
     for (const p of last.projects) {
       while (u < updates.length && updates[u]![0] < p.normalizedName) {
         const add = updates[u++]![1];
         if (add !== null) projects.push(add);
+        sameNames &&= add === null;
       }
       if (u < updates.length && updates[u]![0] === p.normalizedName) {
         const now = updates[u++]![1];
         if (now !== null) projects.push(now);
+        sameNames &&= now !== null && now.name === p.name;
       } else {
         projects.push(p);
       }
     }
-    for (; u < updates.length; u++) if (updates[u]![1] !== null) projects.push(updates[u]![1]!);
+    for (; u < updates.length; u++) {
+      const add = updates[u]![1];
+      if (add !== null) projects.push(add);
+      sameNames &&= add === null;
+    }
+    if (sameNames) sameRootHtml(projects, last.projects);
     return { serial: doc.serial, projects, time };
   }
 

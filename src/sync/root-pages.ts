@@ -40,6 +40,26 @@ export function rootJsonChunks(projects: readonly ProjectListing[], serial: numb
   })(), rootJson.tail());
 }
 
+/** HTML root digests by listing: computing one renders tens of MB at PyPI's size. */
+const htmlDigests = new WeakMap<readonly ProjectListing[], string>();
+
+/**
+ * SHA-256 (hex) of the HTML root of `projects`, remembered per list: a source
+ * that hands out the same list again, or says which list a new one has the
+ * same names as (sameRootHtml), costs nothing here.
+ */
+export function rootHtmlDigest(projects: readonly ProjectListing[]): string {
+  let digest = htmlDigests.get(projects);
+  if (digest === undefined) htmlDigests.set(projects, (digest = digestChunks(rootHtmlChunks(projects))));
+  return digest;
+}
+
+/** `next` lists the same projects with the same names, in the same order, as `previous` (only serials moved). */
+export function sameRootHtml(next: readonly ProjectListing[], previous: readonly ProjectListing[]): void {
+  const digest = htmlDigests.get(previous);
+  if (digest !== undefined) htmlDigests.set(next, digest);
+}
+
 /** SHA-256 (hex) of chunks, e.g. to tell whether the HTML root changed. */
 export function digestChunks(chunks: Iterable<Uint8Array>): string {
   const h = createHash('sha256');

@@ -269,8 +269,12 @@ export class StaticTree {
     this.#noFiles = false;
     await this.#put(ROOT_KEYS.v1Json, bodyOf(rootJsonChunks(projects, serial)), CONTENT_TYPES.v1Json);
     if (html) {
-      await this.#put(ROOT_KEYS.html, bodyOf(rootHtmlChunks(projects)), CONTENT_TYPES.html);
-      await this.#put(ROOT_KEYS.v1Html, bodyOf(rootHtmlChunks(projects)), CONTENT_TYPES.v1Html);
+      // Rendered once; the two keys (same bytes, in no order between them) are written side by side.
+      const chunks = [...rootHtmlChunks(projects)];
+      await Promise.all([
+        this.#put(ROOT_KEYS.html, bodyOf(chunks.values()), CONTENT_TYPES.html),
+        this.#put(ROOT_KEYS.v1Html, bodyOf(chunks.values()), CONTENT_TYPES.v1Html),
+      ]);
     }
   }
 

@@ -2,20 +2,16 @@
  * Creates folders durably and remembers which ones exist, so that the write
  * path of the folder store costs no stat or mkdir call for a known folder.
  */
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { flushOnThread } from './flush-threads.js';
 
 /** Forget everything past this many folders; a miss only costs one mkdir. */
 const MAX_KNOWN = 100_000;
 
 /** Flushes a folder's entries (a rename or mkdir inside it) to disk. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+export function fsyncDir(dir: string): Promise<void> {
+  return flushOnThread(dir, false);
 }
 
 /** The `code` of a Node system error, if it has one. */

@@ -1,16 +1,12 @@
 /** The file writes of the folder store: whole buffers, abortable streams, flushes. */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { PyedgeError } from '../../core/errors.js';
+import { flushOnThread } from './flush-threads.js';
 
-/** Flushes a file's data to disk. */
-export async function syncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
+/** Flushes a file's data (and size: all a reader needs) to disk. */
+export function syncFile(file: string): Promise<void> {
+  return flushOnThread(file, true);
 }
 
 /**

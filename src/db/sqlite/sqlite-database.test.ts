@@ -16,6 +16,9 @@ runDatabaseContract('sqlite', async () => {
   };
 });
 
+// An in-memory database commits uploads on its one connection instead of on the upload thread.
+runDatabaseContract('sqlite in memory', async () => ({ db: new SqliteDatabase(':memory:'), cleanup: async () => {} }));
+
 test('SqliteDatabase creates its folder and opens the file in WAL mode with durable commits', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pyedge-sqlite-'));
   try {

@@ -1,38 +1,24 @@
 /**
  * The embedded default: one SQLite file in WAL mode, through better-sqlite3 and
  * kysely. Uploads, the one write that comes in bursts, skip kysely: their
- * statements are prepared once, and uploads that arrive together are committed
- * together (group commit), one WAL flush for the group.
+ * statements are prepared once, uploads that arrive together are committed
+ * together (group commit: one WAL flush for the group), and the commits run
+ * on a thread of their own (UploadThread), so that waiting for the disk does
+ * not hold up the main thread.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely } from 'kysely';
-import { PyedgeError } from '../../core/errors.js';
 import type { ApiToken, Project, Role } from '../../core/model.js';
-import { applyUpload } from '../add-file.js';
 import type { AddFileInput, AddFileResult } from '../database.js';
 import { KyselyDatabase } from '../kysely-database.js';
 import { toProject, type ProjectRow } from '../rows.js';
 import type { Schema } from '../schema.js';
 import { GroupCommit, type Settled } from './group-commit.js';
 import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
+import { isInMemory, isSqliteConflict, openSqlite } from './open-sqlite.js';
 import { withStatementCache } from './statement-cache.js';
-import { SqliteUploadWriter } from './sqlite-upload-writer.js';
-
-/** How long a writer waits for another process's write lock before giving up. */
-const BUSY_TIMEOUT_MS = 10_000;
-
-/** The statements of an upload's transaction, prepared once the schema exists. */
-interface UploadStatements {
-  readonly writer: SqliteUploadWriter;
-  readonly begin: BetterSqlite3.Statement;
-  readonly commit: BetterSqlite3.Statement;
-  readonly rollback: BetterSqlite3.Statement;
-  readonly savepoint: BetterSqlite3.Statement;
-  readonly release: BetterSqlite3.Statement;
-  readonly rollbackToSavepoint: BetterSqlite3.Statement;
-}
+import { UploadGroup } from './upload-group.js';
+import { UploadThread } from './upload-thread.js';
 
 /** The reads every upload makes before its transaction. */
 interface ReadStatements {
@@ -49,7 +35,9 @@ export class SqliteDatabase extends KyselyDatabase {
 
   readonly #raw: BetterSqlite3.Database;
   readonly #uploads = new GroupCommit<AddFileInput, AddFileResult>((inputs) => this.#commitUploads(inputs));
-  #uploadStatements: UploadStatements | null = null;
+  /** Where groups of uploads are committed: their own thread, or (for an in-memory database) this connection. */
+  readonly #uploadThread: UploadThread | null;
+  readonly #uploadGroup: UploadGroup | null;
   #readStatements: ReadStatements | null = null;
 
   /** Opens (creating it and its folder when missing) the SQLite file at `path`. */
@@ -58,6 +46,8 @@ export class SqliteDatabase extends KyselyDatabase {
     super(new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(raw) }) }));
     this.path = path;
     this.#raw = raw;
+    this.#uploadThread = isInMemory(path) ? null : new UploadThread(path);
+    this.#uploadGroup = this.#uploadThread ? null : new UploadGroup(raw);
   }
 
   /** How many upload transactions (each holding one or more uploads) were committed or tried. */
@@ -67,6 +57,7 @@ export class SqliteDatabase extends KyselyDatabase {
 
   override async close(): Promise<void> {
     await this.#uploads.idle();
+    await this.#uploadThread?.close();
     await super.close();
     // kysely closes the file only if it ever ran a query.
     if (this.#raw.open) this.#raw.close();
@@ -120,8 +111,7 @@ export class SqliteDatabase extends KyselyDatabase {
   }
 
   protected isConflict(err: unknown): boolean {
-    const code = (err as { code?: unknown } | null)?.code;
-    return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+    return isSqliteConflict(err);
   }
 
   protected snapshot<T>(fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> {
@@ -156,80 +146,10 @@ export class SqliteDatabase extends KyselyDatabase {
     return this.#readStatements;
   }
 
-  #uploadStatementsPrepared(): UploadStatements {
-    if (this.#uploadStatements) return this.#uploadStatements;
-    const raw = this.#raw;
-    this.#uploadStatements = {
-      writer: new SqliteUploadWriter(raw),
-      begin: raw.prepare('begin immediate'),
-      commit: raw.prepare('commit'),
-      rollback: raw.prepare('rollback'),
-      savepoint: raw.prepare('savepoint upload'),
-      release: raw.prepare('release upload'),
-      rollbackToSavepoint: raw.prepare('rollback to upload'),
-    };
-    return this.#uploadStatements;
-  }
-
-  /**
-   * One transaction for a group of uploads. Each upload runs inside its own
-   * savepoint: a refused one is rolled back to it and leaves nothing, the
-   * others stay. Serials come from the counter row inside the savepoints, so a
-   * refused upload takes none and they stay gapless.
-   */
   #commitUploads(inputs: readonly AddFileInput[]): Promise<readonly Settled<AddFileResult>[]> {
-    // Holding kysely's connection keeps its transactions (management writes) out of ours.
-    return this.db.connection().execute(async () => {
-      const p = this.#uploadStatementsPrepared();
-      p.begin.run();
-      const results: Settled<AddFileResult>[] = [];
-      try {
-        for (const input of inputs) results.push(await this.#applyOne(p, input));
-        p.commit.run();
-      } catch (err) {
-        if (this.#raw.inTransaction) p.rollback.run();
-        throw err;
-      }
-      return results;
-    });
-  }
-
-  async #applyOne(p: UploadStatements, input: AddFileInput): Promise<Settled<AddFileResult>> {
-    for (let attempt = 1; ; attempt++) {
-      p.savepoint.run();
-      try {
-        const value = await applyUpload(p.writer, input, new Date().toISOString());
-        p.release.run();
-        return { ok: true, value };
-      } catch (err) {
-        // Some errors (a full disk, I/O) make SQLite roll the whole transaction back: the group fails.
-        if (!this.#raw.inTransaction) throw err;
-        p.rollbackToSavepoint.run();
-        p.release.run();
-        try {
-          if (this.shouldRetryUpload(err, input, attempt)) continue;
-        } catch (gaveUp) {
-          return { ok: false, error: gaveUp };
-        }
-        return { ok: false, error: err };
-      }
-    }
-  }
-}
-
-function openSqlite(path: string): BetterSqlite3.Database {
-  try {
-    if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
-    const db = new BetterSqlite3(path);
-    // First, so that the pragmas below also wait for another process's lock.
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    db.pragma('journal_mode = WAL');
-    // Every commit reaches the disk before the upload is acknowledged.
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    return db;
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new PyedgeError('PYEDGE_CONFIG', `Cannot open the SQLite database '${path}': ${reason}`, { path }, { cause: err });
+    if (this.#uploadThread) return this.#uploadThread.commit(inputs);
+    const group = this.#uploadGroup!;
+    // On this connection, kysely's mutex keeps its transactions (management writes) out of ours.
+    return this.db.connection().execute(() => group.run(inputs));
   }
 }

@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, inflateRawSync } from 'node:zlib';
 import tar from 'tar-stream';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
@@ -86,7 +86,7 @@ async function readFromZip(
     zip =
       typeof source === 'string'
         ? await yauzl.openPromise(source, { lazyEntries: true, autoClose: false })
-        : await yauzl.fromBufferPromise(source, { lazyEntries: true });
+        : await yauzl.fromRandomAccessReaderPromise(new BufferReader(source), source.length, { lazyEntries: true, autoClose: false });
   } catch (err) {
     throw asInvalid(err, parsed.filename, 'zip archive');
   }
@@ -102,12 +102,66 @@ async function readFromZip(
     const entry = choose(interesting, parsed);
     const member = entry.fileName;
     if (entry.uncompressedSize > limits.maxMetadataBytes) throw tooLarge(parsed.filename, member, limits.maxMetadataBytes);
+    const inMemory = typeof source === 'string' ? null : await extractInMemory(zip, entry, source);
+    if (inMemory) return [inMemory, member];
     const stream = await zip.openReadStreamPromise(entry);
     return [await readBounded(stream, limits.maxMetadataBytes, () => tooLarge(parsed.filename, member, limits.maxMetadataBytes)), member];
   } catch (err) {
     throw asInvalid(err, parsed.filename, 'zip archive');
   } finally {
     zip.close();
+  }
+}
+
+/**
+ * yauzl's reads of a zip held in memory, answered at once. Its own buffer
+ * reader answers each read on a later turn of the event loop, and listing a
+ * wheel takes two reads per entry: on a busy server every turn waits for all
+ * the other requests' callbacks, which made reading a small wheel take many
+ * milliseconds.
+ */
+class BufferReader extends yauzl.RandomAccessReader {
+  readonly #bytes: Buffer;
+
+  constructor(bytes: Buffer) {
+    super();
+    this.#bytes = bytes;
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    // Like yauzl's own: a read past the end gives fewer bytes, which yauzl reports as an unexpected EOF.
+    const n = Math.max(0, Math.min(length, buffer.length - offset, this.#bytes.length - position));
+    if (n > 0) this.#bytes.copy(buffer, offset, position, position + n);
+    (callback as (err: Error | null, bytesRead: number) => void)(null, n);
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    return Readable.from([this.#bytes.subarray(start, end)]);
+  }
+}
+
+/** Members up to this size are inflated at once on the calling thread; larger ones go through zlib's thread pool. */
+const INFLATE_AT_ONCE_BYTES = 1024 * 1024;
+
+/**
+ * The member's bytes, taken straight from the zip in memory and inflated at
+ * once, or null when it is anything but a plain stored or deflated member
+ * that inflates to its stated size: then yauzl's streams read it (and report
+ * what is wrong with it). Inflating through a zlib stream waits for the
+ * thread pool, which on a busy origin is full of file flushes.
+ */
+async function extractInMemory(zip: ZipFile, entry: Entry, bytes: Buffer): Promise<Buffer | null> {
+  const method = entry.compressionMethod;
+  if (entry.isEncrypted() || (method !== 0 && method !== 8) || entry.uncompressedSize > INFLATE_AT_ONCE_BYTES) return null;
+  try {
+    const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+    const end = fileDataStart + entry.compressedSize;
+    if (end > bytes.length) return null;
+    const data = bytes.subarray(fileDataStart, end);
+    const out = method === 0 ? Buffer.from(data) : inflateRawSync(data, { maxOutputLength: entry.uncompressedSize + 1 });
+    return out.length === entry.uncompressedSize ? out : null;
+  } catch {
+    return null;
   }
 }
 

@@ -71,3 +71,26 @@ test('a file past keepInMemory is only spooled; 0 keeps none', async () => {
   await rm(exact.file!.path);
   assert.deepEqual(await readdir(spoolDir), []);
 });
+
+test('a request that breaks off mid-file is refused and leaves no spool file', async () => {
+  const bytes = content(100_000);
+  for (const keepInMemory of [1 << 20, 0]) {
+    const whole = request(bytes, 8192) as unknown as Readable;
+    const chunks: Buffer[] = [];
+    for await (const c of whole) chunks.push(c as Buffer);
+    // Half the body, then the connection goes away.
+    const broken = new Readable({
+      read() {
+        const next = chunks.shift();
+        if (next && chunks.length > 6) this.push(next);
+        else this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      },
+    }) as unknown as IncomingMessage;
+    broken.headers = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
+    await assert.rejects(readUploadForm(broken, { spoolDir, maxFileSize: 1 << 20, keepInMemory }), (err: unknown) => {
+      assert.equal((err as { code?: string }).code, 'PYEDGE_BAD_REQUEST');
+      return true;
+    });
+    assert.deepEqual(await readdir(spoolDir), []);
+  }
+});

@@ -1,15 +1,14 @@
 /**
  * Reads a twine upload (multipart/form-data) from the request stream: form
- * fields into memory, the file part streamed to a spool file while it is
- * hashed and counted. Nothing is held whole in memory.
+ * fields into memory, the file part to a spool file while it is hashed and
+ * counted. A small file is also kept in memory, so that the checks after need
+ * not read it back; a large one is streamed and never held whole.
  */
 import type { IncomingMessage } from 'node:http';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, type Readable, type Writable } from 'node:stream';
 import { Busboy, type BusboyInstance } from '@fastify/busboy';
 import { PyedgeError } from '../../core/errors.js';
 import { MultiHasher, type FileDigests } from '../../core/hashes.js';
@@ -52,29 +51,84 @@ export function field(form: UploadForm, name: string): string | undefined {
   return form.fields.get(name)?.[0];
 }
 
-/** Hashes and counts the file's bytes on their way to the spool file, keeping them while they are few. */
-class HashingCounter extends Transform {
-  readonly hasher = new MultiHasher();
-  #kept: Buffer[] | null;
+/** A file part as spooled: its size and digests, and its bytes when it was small enough to keep. */
+interface Spooled {
+  readonly size: number;
+  readonly digests: FileDigests;
+  readonly bytes?: Buffer;
+}
 
-  constructor(private readonly keepUpTo: number) {
-    super();
-    this.#kept = keepUpTo > 0 ? [] : null;
-  }
-
-  /** The whole file, if it was small enough to keep. */
-  get bytes(): Buffer | undefined {
-    return this.#kept === null ? undefined : Buffer.concat(this.#kept, this.hasher.size);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hasher.update(chunk);
-    if (this.#kept !== null) {
-      if (this.hasher.size <= this.keepUpTo) this.#kept.push(chunk);
-      else this.#kept = null;
+/**
+ * Hashes and counts the file part while writing it to `path`. A file of at
+ * most `keepUpTo` bytes is gathered in memory and written in one go; a larger
+ * one is streamed, waiting for each write (so the parser, and the client, wait
+ * for the disk).
+ */
+async function spool(stream: Readable, path: string, keepUpTo: number): Promise<Spooled> {
+  const hasher = new MultiHasher();
+  let kept: Buffer[] | null = keepUpTo > 0 ? [] : null;
+  let fh: FileHandle | null = kept === null ? await open(path, 'wx') : null;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hasher.update(chunk);
+      if (kept !== null) {
+        if (hasher.size <= keepUpTo) {
+          kept.push(chunk);
+          continue;
+        }
+        fh = await open(path, 'wx');
+        for (const k of kept) await writeAll(fh, k);
+        kept = null;
+      }
+      await writeAll(fh!, chunk);
     }
-    cb(null, chunk);
+    if (kept !== null) {
+      const bytes = Buffer.concat(kept, hasher.size);
+      await writeFile(path, bytes, { flag: 'wx' });
+      return { size: hasher.size, digests: hasher.digest(), bytes };
+    }
+    return { size: hasher.size, digests: hasher.digest() };
+  } finally {
+    await fh?.close();
   }
+}
+
+async function writeAll(fh: FileHandle, bytes: Buffer): Promise<void> {
+  for (let offset = 0; offset < bytes.length; ) {
+    const { bytesWritten } = await fh.write(bytes, offset, bytes.length - offset);
+    offset += bytesWritten;
+  }
+}
+
+/**
+ * Pipes the request into the multipart parser; resolves once the parser has
+ * read it all. On an error both are destroyed, as pipeline() does; pipeline()
+ * itself is not used because it makes an AbortError (with its stack trace) on
+ * every call, a cost every upload would pay.
+ */
+function parse(req: Readable, bb: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err?: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      if (!err) {
+        stopReq();
+        stopParser();
+        return resolve();
+      }
+      // The listeners stay: they take the errors the streams may emit again while being destroyed.
+      req.unpipe(bb);
+      req.destroy(err);
+      bb.destroy(err);
+      reject(err);
+    };
+    const stopReq = finished(req, { writable: false }, (err) => {
+      if (err) done(err);
+    });
+    const stopParser = finished(bb, { readable: false }, (err) => done(err));
+    req.pipe(bb);
+  });
 }
 
 /** Reads the rest of a request and throws its bytes away, so the client sees our answer. */
@@ -164,7 +218,6 @@ export async function readUploadForm(req: IncomingMessage, options: ReadUploadFo
     fileStreams.push(stream);
     const path = join(options.spoolDir, `upload-${randomBytes(12).toString('hex')}.part`);
     spoolPaths.push(path);
-    const counter = new HashingCounter(options.keepInMemory ?? DEFAULT_KEEP_IN_MEMORY);
     stream.on('limit', () => {
       fail(
         new PyedgeError(
@@ -175,16 +228,8 @@ export async function readUploadForm(req: IncomingMessage, options: ReadUploadFo
       );
     });
     writes.push(
-      pipeline(stream, counter, createWriteStream(path)).then(() => {
-        const bytes = counter.bytes;
-        spooled.push({
-          fieldname,
-          filename: filename ?? '',
-          path,
-          size: counter.hasher.size,
-          digests: counter.hasher.digest(),
-          ...(bytes ? { bytes } : {}),
-        });
+      spool(stream, path, options.keepInMemory ?? DEFAULT_KEEP_IN_MEMORY).then((file) => {
+        spooled.push({ fieldname, filename: filename ?? '', path, ...file });
       }),
     );
   });
@@ -194,7 +239,7 @@ export async function readUploadForm(req: IncomingMessage, options: ReadUploadFo
   bb.on('filesLimit', () => fail(new PyedgeError('PYEDGE_BAD_REQUEST', 'Invalid request: too many files.')));
 
   try {
-    await pipeline(req, bb);
+    await parse(req, bb);
     await Promise.all(writes);
   } catch (err) {
     // A client that went away leaves busboy's file stream open: end it so the spool write settles.

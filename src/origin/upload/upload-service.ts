@@ -54,6 +54,7 @@ export class UploadService {
   /** Validate and store an upload. The spooled file is consumed (moved or removed) either way. */
   async upload(form: UploadForm, token: ApiToken): Promise<UploadOutcome> {
     const file = form.file;
+    const spool = { taken: false };
     try {
       const checked = this.checkForm(form, file);
       await this.checkPermission(checked.name, token);
@@ -62,9 +63,10 @@ export class UploadService {
       }
       const { raw, metadata } = await readDistMetadata(checked.file.bytes ?? checked.file.path, checked.parsed);
       const identity = checkMetadataMatches(metadata, checked.name, checked.version);
-      return await this.filenameLocks.run(checked.parsed.filename, () => this.store(checked, identity, metadata, raw, token));
+      return await this.filenameLocks.run(checked.parsed.filename, () => this.store(checked, identity, metadata, raw, token, spool));
     } finally {
-      if (file) await rm(file.path, { force: true });
+      // The blob store took the spool file when putFile resolved.
+      if (file && !spool.taken) await rm(file.path, { force: true });
     }
   }
 
@@ -168,12 +170,14 @@ export class UploadService {
     metadata: CoreMetadata,
     rawMetadata: Buffer,
     token: ApiToken,
+    spool: { taken: boolean },
   ): Promise<UploadOutcome> {
     const { parsed, file } = checked;
     if (await this.db.isFilenameUsed(parsed.filename)) throw await this.filenameError(parsed.filename);
     const path = packagePath(file.digests.blake2b_256, parsed.filename);
     const servesMetadata = parsed.kind === 'wheel';
     await this.blobs.putFile(path, file.path, { contentType: 'application/octet-stream' });
+    spool.taken = true;
     let result: AddFileResult;
     try {
       result = await this.db.addFile({

@@ -1,10 +1,10 @@
 /**
- * A writer that keeps changing an origin until stopped: new projects, new
- * releases and extra files (wheels of tens of KB), yanks and un-yanks, and
- * removals of files, releases and projects through the management API. Its
- * choices come from a seeded generator and it acts alone and in order, so the
- * same seed makes the same changes. Wheels are built ahead in small batches
- * (one Python start each).
+ * A writer that changes an origin, in bursts of a given number of changes or
+ * until stopped: new projects, new releases and extra files (wheels of tens of
+ * KB), yanks and un-yanks, and removals of files, releases and projects
+ * through the management API. Its choices come from a seeded generator and it
+ * acts alone and in order, so the same seed makes the same changes. Wheels are
+ * built ahead in small batches (one Python start each).
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -83,8 +83,20 @@ export class IndexWriter {
     while (this.#plan.length > 0) await this.#step();
   }
 
+  /** Keeps making changes until stop(). */
   start(): void {
-    this.#running ??= this.#loop();
+    this.#running ??= this.#loop(Infinity);
+  }
+
+  /** Makes `count` changes (a pause before each), unless stopped first. */
+  async burst(count: number): Promise<void> {
+    if (this.#running !== null) throw new Error('the writer is already running');
+    this.#running = this.#loop(count);
+    try {
+      await this.#running;
+    } finally {
+      this.#running = null;
+    }
   }
 
   /** Finishes the change under way and stops. */
@@ -94,11 +106,11 @@ export class IndexWriter {
     return this.stats;
   }
 
-  async #loop(): Promise<void> {
+  async #loop(count: number): Promise<void> {
     const [lo, hi] = this.#o.pauseMs ?? [40, 120];
-    while (!this.#stopped) {
-      await this.#step();
+    for (let i = 0; i < count && !this.#stopped; i++) {
       await new Promise((r) => setTimeout(r, this.#o.random.int(lo, hi)));
+      await this.#step();
     }
   }
 

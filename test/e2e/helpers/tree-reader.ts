@@ -47,19 +47,18 @@ export async function startTreeReader(base: string, seed: number): Promise<TreeR
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = once(child, 'exit');
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`the tree reader exited with ${code} before reading`)));
-  });
-  child.removeAllListeners('exit');
+  await Promise.race([
+    once(child, 'message'),
+    exited.then(([code]) => Promise.reject(new Error(`the tree reader exited with ${String(code)} before reading`))),
+  ]);
   let stopped: Promise<ReaderReport> | null = null;
   return {
     stop() {
       stopped ??= (async () => {
-        const report = new Promise<ReaderReport>((resolve, reject) => {
-          child.once('message', (m) => resolve(m as ReaderReport));
-          child.once('exit', (code) => reject(new Error(`the tree reader exited with ${code} without a report`)));
-        });
+        const report = Promise.race([
+          once(child, 'message').then(([m]) => m as ReaderReport),
+          exited.then(([code]) => Promise.reject(new Error(`the tree reader exited with ${String(code)} without a report`))),
+        ]);
         child.send('stop');
         const r = await report;
         await exited;
@@ -83,7 +82,8 @@ class Reader {
   ) {}
 
   async get(key: string): Promise<{ status: number; body: Buffer }> {
-    const res = await fetch(`${this.base}/${key}`);
+    // A server that stops answering is reported, not waited on for ever.
+    const res = await fetch(`${this.base}/${key}`, { signal: AbortSignal.timeout(15_000) });
     const body = Buffer.from(await res.arrayBuffer());
     return { status: res.status, body };
   }
