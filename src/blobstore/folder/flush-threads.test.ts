@@ -37,12 +37,16 @@ test('idle flush threads do not keep the process alive', async () => {
     const file = path.join(dir, 'f');
     await writeFile(file, 'x');
     const moduleUrl = pathToFileURL(path.join(import.meta.dirname, 'flush-threads.js')).href;
-    const script = `const { flushOnThread } = await import(${JSON.stringify(moduleUrl)});
+    const script = path.join(dir, 'flush-once.mjs');
+    await writeFile(
+      script,
+      `const { flushOnThread } = await import(${JSON.stringify(moduleUrl)});
       await Promise.all([1, 2, 3].map(() => flushOnThread(${JSON.stringify(file)}, true)));
-      console.log('flushed');`;
+      console.log('flushed');`,
+    );
     const started = Date.now();
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      execFile(process.execPath, [script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
     });
     assert.equal(out.trim(), 'flushed');
     assert.ok(Date.now() - started < 20_000);
