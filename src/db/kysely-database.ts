@@ -8,7 +8,7 @@ import { importBatch, type ImportRecord, type ImportResult } from './bulk-import
 import type { Actor, AddFileInput, AddFileResult, Database, DatabaseStats, DownloadCount, RemovalResult } from './database.js';
 import * as manage from './manage-project.js';
 import { migrateToLatest } from './migrations/migrations.js';
-import { toChange, toProject, toProjectFile, toRelease } from './rows.js';
+import { toApiToken, toChange, toProject, toProjectFile, toRelease } from './rows.js';
 import type { Schema } from './schema.js';
 
 export abstract class KyselyDatabase implements Database {
@@ -79,15 +79,7 @@ export abstract class KyselyDatabase implements Database {
       .select(['t.id', 't.user_id', 'u.username', 't.project_scope', 't.secret_hash', 't.created_at'])
       .where('t.id', '=', id)
       .executeTakeFirst();
-    if (!row) return undefined;
-    return {
-      id: row.id,
-      userId: row.user_id,
-      username: row.username,
-      projectScope: row.project_scope,
-      secretHash: row.secret_hash,
-      createdAt: row.created_at,
-    };
+    return row && toApiToken(row);
   }
 
   async getRole(userId: number, normalizedName: string): Promise<Role | null> {

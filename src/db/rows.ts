@@ -1,12 +1,33 @@
 /** Row → domain record conversions, shared by both engines. */
 import type { Selectable } from 'kysely';
-import type { Change, DistFile, Project, ProjectFile, Release, ReleaseMetadata } from '../core/model.js';
+import type { ApiToken, Change, DistFile, Project, ProjectFile, Release, ReleaseMetadata } from '../core/model.js';
 import type { ChangelogTable, FilesTable, ProjectsTable, ReleasesTable } from './schema.js';
 
 export type ProjectRow = Selectable<ProjectsTable>;
 export type ReleaseRow = Selectable<ReleasesTable>;
 export type FileRow = Selectable<FilesTable>;
 export type ProjectFileRow = FileRow & { version: string; yanked: number | boolean; yanked_reason: string | null };
+
+/** A token joined with its user's name. */
+export interface TokenRow {
+  readonly id: string;
+  readonly user_id: number;
+  readonly username: string;
+  readonly project_scope: string | null;
+  readonly secret_hash: string;
+  readonly created_at: string;
+}
+
+export function toApiToken(r: TokenRow): ApiToken {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    username: r.username,
+    projectScope: r.project_scope,
+    secretHash: r.secret_hash,
+    createdAt: r.created_at,
+  };
+}
 
 export function toProject(r: ProjectRow): Project {
   return {

@@ -1,12 +1,16 @@
 /**
- * The publisher killed with SIGKILL at random moments (DESIGN.md §4): while a
- * writer keeps uploading, yanking and removing at the origin, `pyedge publish
- * --watch` is started, killed after a random delay (most often inside a batch)
- * and started again, many times over, into a folder served by nginx and into
- * an S3 bucket (s3rver). After every kill `verify` passes; a reader in its own
- * process reads the tree all along and never meets a torn page or a dangling
- * link; at the end one more publish makes the tree equal to the origin, page
- * for page, with no temp file left behind.
+ * The publisher killed with SIGKILL at random moments (DESIGN.md §4): with
+ * every start of `pyedge publish --watch` a writer makes a burst of changes at
+ * the origin (uploads of wheels of tens of KB, yanks, removals of files,
+ * releases and projects), and the publisher is killed after a random delay, or
+ * shortly after a batch finished, so that most kills land inside a batch. Many
+ * times over, into a folder served by nginx and into an S3 bucket (s3rver).
+ * After every kill the tree verifies (in-process after each, `pyedge verify`
+ * every few kills); a reader in its own process reads the tree all along and
+ * never meets a torn page or a dangling link; at the end one more publish makes
+ * the tree equal to the origin, page for page, with no temp file left behind.
+ * A kill counts as inside a batch when it left keys ahead of the recorded
+ * serial, new unlinked files or a temp file.
  *
  * The random choices (writer's changes, kill delays, reader's picks) come from
  * one seed, printed at the start; PYEDGE_TEST_SEED=<seed> runs the same choices
@@ -35,11 +39,14 @@ import { verifyTree, type VerifyReport } from '../../src/sync/verify.js';
 const CHANGES_PER_KILL: readonly [number, number] = [3, 8];
 /** Longest wait between the publisher's start and its kill. */
 const MAX_KILL_DELAY_MS = 700;
-/** How often a kill waits for a batch to finish first, then hits the next one (so the tree moves on between kills). */
-const AFTER_BATCH_SHARE = 0.4;
-/** Longest wait for that batch, and the delay after it. */
+/**
+ * How often a kill waits for a batch to finish first (so the tree moves on between kills), then
+ * makes one more change and hits the batch it starts.
+ */
+const AFTER_BATCH_SHARE = 0.5;
+/** Longest wait for that batch; the delay between the change's answer and the kill. */
 const BATCH_WAIT_MS = 10_000;
-const MAX_AFTER_BATCH_DELAY_MS = 300;
+const AFTER_CHANGE_DELAY_MS: readonly [number, number] = [20, 250];
 /** Every this many kills, the `pyedge verify` command checks too (the same check runs in-process after every kill). */
 const CLI_VERIFY_EVERY = 10;
 
@@ -131,9 +138,11 @@ describe('the publisher killed with SIGKILL at random moments', () => {
         let out = '';
         publisher.process.stdout!.on('data', (d: Buffer) => (out += d.toString()));
         if (r.chance(AFTER_BATCH_SHARE)) {
-          // Let one batch finish, then kill inside the next (the writer has changed more meanwhile).
+          // Let a batch finish, then kill inside the one the next change starts.
           await waitForOutput(() => out, /^synced:/m, BATCH_WAIT_MS);
-          await sleep(r.int(0, MAX_AFTER_BATCH_DELAY_MS));
+          await burst;
+          await writer.burst(1);
+          await sleep(r.int(...AFTER_CHANGE_DELAY_MS));
         } else {
           await sleep(r.int(0, MAX_KILL_DELAY_MS));
         }
@@ -189,9 +198,9 @@ describe('the publisher killed with SIGKILL at random moments', () => {
         `${summary.batchesFinished} batches finished before a kill; ${cmp.compared} pages equal to the origin's, ${cmp.extraFiles.length} unlinked file(s) left; ` +
         `${(summary.startMs / summary.kills).toFixed(0)} ms to start a publisher, ${(summary.verifyMs / summary.kills).toFixed(0)} ms to verify, on average`,
     );
-    // Some kills must hit batches under way, not idle publishers, or the test proves little; how many
-    // depends on the machine's speed, so the share is reported above rather than required.
-    assert.ok(summary.midBatch >= 1, `none of ${kills} kills landed inside a batch ${where}`);
+    // The kills must hit batches under way, not idle publishers, or the test proves little (the share
+    // depends on the machine's speed: about half on a quiet machine, less under load).
+    assert.ok(summary.midBatch >= kills / 10, `only ${summary.midBatch} of ${kills} kills landed inside a batch ${where}`);
   }
 
   test('into an S3 bucket: 20 kills, verify passes after each, readers see no dangling link', async (t) => {

@@ -104,6 +104,13 @@ class ProbedSqliteDatabase extends SqliteDatabase {
       }),
     );
   }
+
+  /** Runs `fn` with a function that counts files as the snapshot sees them. */
+  inSnapshot<T>(fn: (countFiles: () => Promise<number>) => Promise<T>): Promise<T> {
+    return this.snapshot((db) =>
+      fn(async () => Number((await db.selectFrom('files').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)),
+    );
+  }
 }
 
 const tick = (ms: number): Promise<'pending'> => new Promise((resolve) => setTimeout(() => resolve('pending'), ms));
@@ -131,6 +138,28 @@ test('uploads and direct reads wait for a kysely transaction in progress instead
     assert.equal(await read, undefined, 'the read saw none of the rolled-back rows');
     assert.equal(await db.getProject('uncommitted'), undefined);
     assert.equal((await db.getProject('proj'))?.lastSerial, 3);
+  } finally {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a snapshot keeps seeing one state while the upload thread commits', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pyedge-sqlite-'));
+  const db = new ProbedSqliteDatabase(join(dir, 'index.db'));
+  try {
+    await db.migrate();
+    const alice = await db.ensureUser('alice');
+    await db.addFile(upload(alice, 'Proj', '1.0', 'proj-1.0-py3-none-any.whl'));
+    const seen = await db.inSnapshot(async (countFiles) => {
+      const before = await countFiles();
+      // Committed by the other connection while the snapshot is open.
+      await db.addFile(upload(alice, 'Proj', '2.0', 'proj-2.0-py3-none-any.whl'));
+      return [before, await countFiles()];
+    });
+    assert.deepEqual(seen, [1, 1]);
+    assert.equal((await db.stats()).files, 2);
+    assert.equal((await db.getProjectState('proj'))?.files.length, 2);
   } finally {
     await db.close();
     await rm(dir, { recursive: true, force: true });

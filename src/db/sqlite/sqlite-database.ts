@@ -7,11 +7,11 @@
  * not hold up the main thread.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { Kysely } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import type { ApiToken, Project, Role } from '../../core/model.js';
 import type { AddFileInput, AddFileResult } from '../database.js';
 import { KyselyDatabase } from '../kysely-database.js';
-import { toProject, type ProjectRow } from '../rows.js';
+import { toApiToken, toProject, type ProjectRow, type TokenRow } from '../rows.js';
 import type { Schema } from '../schema.js';
 import { GroupCommit, type Settled } from './group-commit.js';
 import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
@@ -35,9 +35,9 @@ export class SqliteDatabase extends KyselyDatabase {
 
   readonly #raw: BetterSqlite3.Database;
   readonly #uploads = new GroupCommit<AddFileInput, AddFileResult>((inputs) => this.#commitUploads(inputs));
-  /** Where groups of uploads are committed: their own thread, or (for an in-memory database) this connection. */
+  /** Where groups of uploads are committed: their own thread (null for an in-memory database: this connection). */
   readonly #uploadThread: UploadThread | null;
-  readonly #uploadGroup: UploadGroup | null;
+  readonly #commitUploads: (inputs: readonly AddFileInput[]) => Promise<readonly Settled<AddFileResult>[]>;
   #readStatements: ReadStatements | null = null;
 
   /** Opens (creating it and its folder when missing) the SQLite file at `path`. */
@@ -46,8 +46,16 @@ export class SqliteDatabase extends KyselyDatabase {
     super(new Kysely<Schema>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(raw) }) }));
     this.path = path;
     this.#raw = raw;
-    this.#uploadThread = isInMemory(path) ? null : new UploadThread(path);
-    this.#uploadGroup = this.#uploadThread ? null : new UploadGroup(raw);
+    if (isInMemory(path)) {
+      // No second connection can open it: commit on this one, where kysely's mutex keeps its transactions out of ours.
+      const group = new UploadGroup(raw);
+      this.#uploadThread = null;
+      this.#commitUploads = (inputs) => this.db.connection().execute(() => group.run(inputs));
+    } else {
+      const thread = new UploadThread(path);
+      this.#uploadThread = thread;
+      this.#commitUploads = (inputs) => thread.commit(inputs);
+    }
   }
 
   /** How many upload transactions (each holding one or more uploads) were committed or tried. */
@@ -76,18 +84,8 @@ export class SqliteDatabase extends KyselyDatabase {
   override async getToken(id: string): Promise<ApiToken | undefined> {
     const p = this.#readable();
     if (!p) return super.getToken(id);
-    const row = p.getToken.get(id) as
-      | { id: string; user_id: number; username: string; project_scope: string | null; secret_hash: string; created_at: string }
-      | undefined;
-    if (!row) return undefined;
-    return {
-      id: row.id,
-      userId: row.user_id,
-      username: row.username,
-      projectScope: row.project_scope,
-      secretHash: row.secret_hash,
-      createdAt: row.created_at,
-    };
+    const row = p.getToken.get(id) as TokenRow | undefined;
+    return row && toApiToken(row);
   }
 
   override async getProject(normalizedName: string): Promise<Project | undefined> {
@@ -115,9 +113,17 @@ export class SqliteDatabase extends KyselyDatabase {
   }
 
   protected snapshot<T>(fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> {
-    // kysely gives SQLite one connection behind a mutex: holding it keeps this
-    // process's writers out, and no other process writes projects.
-    return this.db.connection().execute(fn);
+    // One read transaction on kysely's one connection (held, so no other query of this
+    // connection runs in it): all its reads see one state of the database, although the
+    // upload thread may commit meanwhile.
+    return this.db.connection().execute(async (conn) => {
+      await sql`begin`.execute(conn);
+      try {
+        return await fn(conn);
+      } finally {
+        await sql`commit`.execute(conn);
+      }
+    });
   }
 
   /**
@@ -144,12 +150,5 @@ export class SqliteDatabase extends KyselyDatabase {
       return null;
     }
     return this.#readStatements;
-  }
-
-  #commitUploads(inputs: readonly AddFileInput[]): Promise<readonly Settled<AddFileResult>[]> {
-    if (this.#uploadThread) return this.#uploadThread.commit(inputs);
-    const group = this.#uploadGroup!;
-    // On this connection, kysely's mutex keeps its transactions (management writes) out of ours.
-    return this.db.connection().execute(() => group.run(inputs));
   }
 }

@@ -8,7 +8,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { buildWheels, formUpload, type WheelSpec } from './distributions.js';
+import { buildWheels, formUpload, type UploadAnswer, type WheelSpec } from './distributions.js';
 import type { SeededRandom } from './seeded-random.js';
 
 interface Release {
@@ -55,6 +55,27 @@ export interface WriterStats {
 }
 
 const TAGS = ['py3-none-any', 'py2.py3-none-any'];
+/** Tries of one change whose answer is lost (the connection failed). */
+const ATTEMPTS = 3;
+
+/**
+ * Sends a change, again when the connection fails before an answer (a busy loopback can reset
+ * one); on a second try `doneBefore` tells an answer that means the first one went through.
+ */
+async function retried(send: () => Promise<UploadAnswer>, doneBefore: (a: UploadAnswer) => boolean, what: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    let answer: UploadAnswer;
+    try {
+      answer = await send();
+    } catch (err) {
+      if (attempt >= ATTEMPTS) throw err;
+      continue;
+    }
+    if (answer.status === 200 || (attempt > 1 && doneBefore(answer))) return;
+    throw new Error(`${what}: HTTP ${answer.status} ${answer.body}`);
+  }
+}
+/** Changes planned (and wheels built) at a time. */
 const PLAN_AHEAD = 24;
 
 export class IndexWriter {
@@ -72,20 +93,10 @@ export class IndexWriter {
     this.#o = options;
   }
 
-  /** Names of the projects the writer believes exist now. */
-  get projects(): string[] {
-    return [...this.#projects.keys()];
-  }
-
-  /** Makes `count` projects with a release each, before the writer starts. */
+  /** Makes `count` projects with a release each, at once. */
   async seed(count: number): Promise<void> {
     for (let i = 0; i < count; i++) this.#plan.push(this.#newRelease(this.#newProject()));
     while (this.#plan.length > 0) await this.#step();
-  }
-
-  /** Keeps making changes until stop(). */
-  start(): void {
-    this.#running ??= this.#loop(Infinity);
   }
 
   /** Makes `count` changes (a pause before each), unless stopped first. */
@@ -99,7 +110,7 @@ export class IndexWriter {
     }
   }
 
-  /** Finishes the change under way and stops. */
+  /** Finishes the change under way and makes no more. */
   async stop(): Promise<WriterStats> {
     this.#stopped = true;
     await this.#running;
@@ -191,8 +202,8 @@ export class IndexWriter {
     if (op.kind === 'upload') {
       const path = this.#wheels.get(op)!;
       this.#wheels.delete(op);
-      const answer = await formUpload(originUrl, path, { token });
-      if (answer.status !== 200) throw new Error(`upload of ${basename(path)}: HTTP ${answer.status} ${answer.body}`);
+      // After a lost answer, "already exists" means the first attempt went through.
+      await retried(() => formUpload(originUrl, path, { token }), (a) => a.status === 400 && /already exists/.test(a.body), `upload of ${basename(path)}`);
       this.stats.uploads++;
       return;
     }
@@ -205,10 +216,14 @@ export class IndexWriter {
           : op.kind === 'remove-file'
             ? ['DELETE', `${base}/files/${encodeURIComponent(op.filename)}`]
             : ['DELETE', base];
-    const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}` } });
-    const body = await res.text();
-    if (res.status !== 200) throw new Error(`${method} ${url}: HTTP ${res.status} ${body}`);
+    const request = async (): Promise<UploadAnswer> => {
+      const res = await fetch(url, { method, headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, statusText: res.statusText, body: await res.text() };
+    };
+    // After a lost answer, a removal already done answers 404.
+    await retried(request, (a) => a.status === 404 && method === 'DELETE', `${method} ${url}`);
     if (op.kind === 'yank' || op.kind === 'unyank') this.stats.yanks++;
     else this.stats.removals++;
   }
+
 }
