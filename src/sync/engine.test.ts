@@ -355,6 +355,19 @@ describe('SyncEngine root interval', () => {
     return e;
   }
 
+  /** A tree published once, then given an upload to an existing project a second later: its root lags. */
+  async function laggingRoot(): Promise<{ s: Subject; index: FakeIndex; clock: { t: number }; engine: SyncEngine }> {
+    const s = await subject();
+    const index = baseIndex();
+    const clock = { t: 1_000_000 };
+    const engine = await timed(s, index, clock);
+    await engine.runBatch();
+    clock.t += 1000;
+    index.upload('beta', '0.3', 'beta-0.3.tar.gz', 'beta zero three');
+    await engine.runBatch();
+    return { s, index, clock, engine };
+  }
+
   const rootMeta = async (tree: StaticTree): Promise<number> => (await tree.readRoot())!.serial;
   const rootPuts = (store: RecordingStore): string[] => store.ops.filter((o) => o.op === 'put' && o.key.startsWith('simple/index.')).map((o) => o.key);
 
@@ -390,14 +403,7 @@ describe('SyncEngine root interval', () => {
   });
 
   it('writes the root at once for a new or a removed project, before the new page is linked and before the old one goes', async () => {
-    const s = await subject();
-    const index = baseIndex();
-    const clock = { t: 1_000_000 };
-    const engine = await timed(s, index, clock);
-    await engine.runBatch();
-    clock.t += 1000;
-    index.upload('beta', '0.3', 'beta-0.3.tar.gz', 'beta zero three');
-    await engine.runBatch();
+    const { s, index, clock, engine } = await laggingRoot();
     assert.ok((await s.tree.readState())!.rootSerial < index.serial, 'the root lags after an upload to an existing project');
 
     clock.t += 1000;
@@ -455,14 +461,7 @@ describe('SyncEngine root interval', () => {
   });
 
   it('a one-shot refresh brings the root up to date whatever the interval; a state ahead of every page fails verify', async () => {
-    const s = await subject();
-    const index = baseIndex();
-    const clock = { t: 1_000_000 };
-    const engine = await timed(s, index, clock);
-    await engine.runBatch();
-    clock.t += 1000;
-    index.upload('beta', '0.3', 'beta-0.3.tar.gz', 'beta zero three');
-    await engine.runBatch();
+    const { s, index, clock, engine } = await laggingRoot();
     assert.notEqual(engine.rootRefreshDue, null);
     assert.equal(engine.rootRefreshDue, 1_000_000 + INTERVAL, 'due one interval after the last root write');
     const r = await engine.runBatch({ refreshRoot: true });

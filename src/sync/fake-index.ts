@@ -11,6 +11,7 @@ import { EMPTY_RELEASE_METADATA, type ProjectFile, type ProjectListing, type Pro
 import { normalizeName } from '../core/names.js';
 import { renderProjectHtml, renderProjectJson, renderProjectJsonApi, renderReleaseJsonApi } from '../render/index.js';
 import type { ChangePage, ProjectSnapshot, SourceChange, SourceListing, SyncSource } from './source.js';
+import type { BatchResult } from './batch-result.js';
 
 /** Where the fake index says its files are (JSON API URLs). */
 export const FAKE_BASE_URL = 'https://fake.example';
@@ -202,4 +203,22 @@ export class FakeIndex implements SyncSource {
   }
 
   async close(): Promise<void> {}
+}
+
+/** A batch's result with nothing done, at serial 10, changed by `overrides`. */
+export function batchResult(overrides: Partial<BatchResult> = {}): BatchResult {
+  return {
+    ok: true,
+    serial: 10,
+    previousSerial: 9,
+    projectsWritten: [],
+    projectsRemoved: [],
+    filesCopied: 0,
+    bytesCopied: 0,
+    keysDeleted: 0,
+    rootWritten: false,
+    failures: [],
+    ms: 100,
+    ...overrides,
+  };
 }

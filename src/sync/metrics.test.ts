@@ -6,12 +6,12 @@ import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
 import { loadServerKey } from '../signing/key-file.js';
-import type { BatchResult } from './batch-result.js';
 import { SyncEngine } from './engine.js';
 import { FakeIndex } from './fake-index.js';
 import { PublisherMetrics } from './metrics.js';
 import { serveMetrics } from './metrics-server.js';
 import { StaticTree } from './static-tree.js';
+import { batchResult as batch } from './fake-index.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -25,22 +25,6 @@ function sample(text: string, name: string): number {
   return Number(line.slice(name.length + 1));
 }
 
-function batch(over: Partial<BatchResult>): BatchResult {
-  return {
-    ok: true,
-    serial: 10,
-    previousSerial: 9,
-    projectsWritten: [],
-    projectsRemoved: [],
-    filesCopied: 0,
-    bytesCopied: 0,
-    keysDeleted: 0,
-    rootWritten: false,
-    failures: [],
-    ms: 100,
-    ...over,
-  };
-}
 
 describe('PublisherMetrics', () => {
   it('counts what batches did, and keeps a registry of its own', async () => {

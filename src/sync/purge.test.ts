@@ -8,30 +8,14 @@ import { after, before, describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
 import type { PutOptions } from '../blobstore/blob-store.js';
 import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
-import type { BatchResult } from './batch-result.js';
 import { PyedgeError } from '../core/errors.js';
 import { resolvePublisherConfig } from './publisher-config.js';
 import { KEY_PURGE_HEADER, Purger, purgeTargets } from './purge.js';
 import { cacheHeadersOf, urlsOf } from './purge-targets.js';
 import { RecordingStore } from './recording-store.js';
 import { StaticTree } from './static-tree.js';
+import { batchResult as batch } from './fake-index.js';
 
-function batch(overrides: Partial<BatchResult> = {}): BatchResult {
-  return {
-    ok: true,
-    serial: 7,
-    previousSerial: 6,
-    projectsWritten: [],
-    projectsRemoved: [],
-    filesCopied: 0,
-    bytesCopied: 0,
-    keysDeleted: 0,
-    rootWritten: false,
-    failures: [],
-    ms: 1,
-    ...overrides,
-  };
-}
 
 interface Seen {
   readonly method: string;

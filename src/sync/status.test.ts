@@ -9,9 +9,8 @@ import { pino } from 'pino';
 import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
 import { PyedgeError } from '../core/errors.js';
 import { loadServerKey } from '../signing/key-file.js';
-import type { BatchResult } from './batch-result.js';
 import { SyncEngine } from './engine.js';
-import { FakeIndex } from './fake-index.js';
+import { FakeIndex, batchResult } from './fake-index.js';
 import { RecordingStore } from './recording-store.js';
 import { StaticTree } from './static-tree.js';
 import { STATUS_KEY, StatusRecorder, parsePublisherStatus } from './status.js';
@@ -29,19 +28,13 @@ async function tempTree(): Promise<{ store: RecordingStore; tree: StaticTree; di
   return { store, tree: new StaticTree(store), dir };
 }
 
-const failed: BatchResult = {
+const failed = batchResult({
   ok: false,
   serial: 4,
   previousSerial: 4,
-  projectsWritten: [],
-  projectsRemoved: [],
-  filesCopied: 0,
-  bytesCopied: 0,
-  keysDeleted: 0,
-  rootWritten: false,
   failures: [{ project: 'beta', code: 'PYEDGE_DIGEST_MISMATCH', message: 'bad bytes' }],
   ms: 12,
-};
+});
 
 /** A stand-in for an origin's change feed: `/changes?since=N&limit=1`. */
 async function feed(lastSerial: number, times: Record<number, string>): Promise<{ url: string; server: Server }> {

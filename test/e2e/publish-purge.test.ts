@@ -12,12 +12,12 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { REPO_ROOT, pyedge, startPyedge, type Service } from './helpers/processes.js';
 import { buildWheel, formUpload } from './helpers/distributions.js';
-import { NGINX_BIN, freePort } from './helpers/nginx.js';
+import { NGINX_BIN, freePort, nginxConf } from './helpers/nginx.js';
 
 const VARNISHD = '/usr/sbin/varnishd';
 const SIMPLE_JSON = 'application/vnd.pypi.simple.v1+json';
@@ -90,31 +90,10 @@ async function startProcess(what: string, cmd: string, args: readonly string[], 
 async function startNginxWith(confFile: string, edit: (conf: string, port: number) => string): Promise<Running> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'pyedge-purge-nginx-'));
-  await mkdir(join(dir, 'temp'));
   const shipped = await readFile(join(REPO_ROOT, 'deploy', 'nginx', confFile), 'utf8');
   const site = edit(shipped, port).replaceAll('/var/cache/nginx/pyedge', join(dir, 'cache'));
-  const temp = join(dir, 'temp');
   const conf = join(dir, 'nginx.conf');
-  // As root, workers would drop to nobody, who cannot read a tree under a 0700 temp folder.
-  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  await writeFile(
-    conf,
-    `${user}daemon off;
-worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 128; }
-http {
-  access_log off;
-  client_body_temp_path ${temp}/body;
-  proxy_temp_path ${temp}/proxy;
-  fastcgi_temp_path ${temp}/fastcgi;
-  uwsgi_temp_path ${temp}/uwsgi;
-  scgi_temp_path ${temp}/scgi;
-${site}
-}
-`,
-  );
+  await writeFile(conf, await nginxConf(dir, site));
   return startProcess(`nginx (${confFile})`, NGINX_BIN, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], port, dir);
 }
 

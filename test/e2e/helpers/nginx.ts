@@ -36,20 +36,16 @@ async function accepting(port: number): Promise<boolean> {
 }
 
 /**
- * Serves `root` like a plain static mirror: files as octet-stream, `.html` as
- * text/html, `index.html` for a folder. `port` defaults to a free one.
+ * A whole nginx.conf that runs in the foreground with its pid, logs and temp
+ * files in `dir` (a folder the caller made), around `http`: the body of the
+ * `http` block (servers, types, caches).
  */
-export async function startNginx(root: string, options: { port?: number } = {}): Promise<RunningNginx> {
-  const port = options.port ?? (await freePort());
-  const dir = await mkdtemp(join(tmpdir(), 'pyedge-nginx-'));
-  await mkdir(join(dir, 'temp'));
+export async function nginxConf(dir: string, http: string): Promise<string> {
   const temp = join(dir, 'temp');
-  const conf = join(dir, 'nginx.conf');
+  await mkdir(temp, { recursive: true });
   // As root, workers would drop to nobody, who cannot read a tree under a 0700 temp folder.
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  await writeFile(
-    conf,
-    `${user}daemon off;
+  return `${user}daemon off;
 worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
@@ -61,15 +57,31 @@ http {
   fastcgi_temp_path ${temp}/fastcgi;
   uwsgi_temp_path ${temp}/uwsgi;
   scgi_temp_path ${temp}/scgi;
-  default_type application/octet-stream;
+${http}
+}
+`;
+}
+
+/**
+ * Serves `root` like a plain static mirror: files as octet-stream, `.html` as
+ * text/html, `index.html` for a folder. `port` defaults to a free one.
+ */
+export async function startNginx(root: string, options: { port?: number } = {}): Promise<RunningNginx> {
+  const port = options.port ?? (await freePort());
+  const dir = await mkdtemp(join(tmpdir(), 'pyedge-nginx-'));
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(
+    conf,
+    await nginxConf(
+      dir,
+      `  default_type application/octet-stream;
   types { text/html html; }
   server {
     listen 127.0.0.1:${port};
     root ${root};
     index index.html;
-  }
-}
-`,
+  }`,
+    ),
   );
   const child = spawn(NGINX_BIN, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
