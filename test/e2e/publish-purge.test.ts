@@ -9,17 +9,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { REPO_ROOT, pyedge, startPyedge, type Service } from './helpers/processes.js';
+import { pyedge, startPyedge, type Service } from './helpers/processes.js';
 import { buildWheel, formUpload } from './helpers/distributions.js';
-import { NGINX_BIN, freePort, nginxConf } from './helpers/nginx.js';
+import { freePort } from './helpers/nginx.js';
+import { VARNISHD, startShippedNginx, startShippedVarnish, startTreeNginx, type Running } from './helpers/deploy-servers.js';
 
-const VARNISHD = '/usr/sbin/varnishd';
 const SIMPLE_JSON = 'application/vnd.pypi.simple.v1+json';
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> {
@@ -40,82 +38,6 @@ interface Answer {
 async function get(url: string, accept?: string): Promise<Answer> {
   const res = await fetch(url, accept ? { headers: { accept } } : {});
   return { status: res.status, headers: res.headers, body: await res.text() };
-}
-
-/** A server process this test owns, stopped with SIGTERM (SIGKILL after 5 s). */
-interface Running {
-  readonly url: string;
-  readonly port: number;
-  stop(): Promise<void>;
-}
-
-async function answering(url: string): Promise<boolean> {
-  try {
-    await (await fetch(url, { signal: AbortSignal.timeout(1000) })).arrayBuffer();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function startProcess(what: string, cmd: string, args: readonly string[], port: number, dir: string): Promise<Running> {
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = once(child, 'exit');
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitFor(`${what} to answer on ${url}`, async () => {
-      if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}:\n${output}`);
-      return answering(`${url}/last-modified`);
-    }, 30_000);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url, port, stop };
-}
-
-/** Debian's nginx with one of the shipped configs, its `listen`, `root`, upstream and TTLs put in place by `edit`. */
-async function startNginxWith(confFile: string, edit: (conf: string, port: number) => string): Promise<Running> {
-  const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'pyedge-purge-nginx-'));
-  const shipped = await readFile(join(REPO_ROOT, 'deploy', 'nginx', confFile), 'utf8');
-  const site = edit(shipped, port).replaceAll('/var/cache/nginx/pyedge', join(dir, 'cache'));
-  const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, await nginxConf(dir, site));
-  return startProcess(`nginx (${confFile})`, NGINX_BIN, ['-c', conf, '-p', dir, '-e', join(dir, 'error.log')], port, dir);
-}
-
-function treeServer(tree: string): Promise<Running> {
-  return startNginxWith('pyedge-tree.conf', (conf, port) => {
-    const edited = conf.replace(/listen 8081;/, `listen 127.0.0.1:${port};`).replace(/root \/srv\/pyedge\/tree;/, `root ${tree};`);
-    assert.notEqual(edited, conf);
-    return edited;
-  });
-}
-
-/** varnishd with the shipped VCL, its backend on `backendPort`. */
-async function startVarnish(backendPort: number): Promise<Running> {
-  const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'pyedge-varnish-'));
-  const shipped = await readFile(join(REPO_ROOT, 'deploy', 'varnish', 'default.vcl'), 'utf8');
-  const vcl = shipped.replace(/\.port = "8081";/, `.port = "${backendPort}";`);
-  assert.notEqual(vcl, shipped, 'the shipped VCL names its backend port');
-  await writeFile(join(dir, 'default.vcl'), vcl);
-  // -j none: no privilege separation, so that it runs as whoever runs the tests.
-  const args = ['-F', '-j', 'none', '-n', join(dir, 'work'), '-a', `127.0.0.1:${port}`, '-T', '127.0.0.1:0', '-f', join(dir, 'default.vcl'), '-s', 'malloc,64m'];
-  return startProcess('varnishd', VARNISHD, args, port, dir);
 }
 
 async function fileText(path: string): Promise<string | null> {
@@ -167,8 +89,8 @@ describe('Varnish in front of the tree, purged by the publisher', { skip: exists
     tree = join(work, 'tree');
     firstFile = await upload('purge-demo', '1.0');
     await publishOnce(tree);
-    nginx = await treeServer(tree);
-    [purged, control] = await Promise.all([startVarnish(nginx.port), startVarnish(nginx.port)]);
+    nginx = await startTreeNginx(tree);
+    [purged, control] = await Promise.all([startShippedVarnish(nginx.port), startShippedVarnish(nginx.port)]);
     publisher = await startPyedge(
       ['publish', '--source', origin.url, '--target', tree, '--watch', '--key-file', keyFile, '--interval', '300', '--purge', purged.url, '--log-level', 'debug'],
       { ready: /following (\S+?)\/? into/ },
@@ -218,7 +140,8 @@ describe('Varnish in front of the tree, purged by the publisher', { skip: exists
     assert.ok(!stale.body.includes(newFile), 'the unpurged Varnish still has the old page');
     assert.ok(stale.body.includes(firstFile));
 
-    assert.match(publisher.logs(), /"msg":"purge sent"/);
+    // The log is written asynchronously: its line may follow the purge by a moment.
+    await waitFor('the purge in the log', async () => /"msg":"purge sent"/.test(publisher.logs()));
     assert.match(publisher.logs(), /"xkey-purge":"[^"]*project\/purge-demo/);
   });
 
@@ -283,8 +206,8 @@ describe('nginx as a short-lived cache in front of the tree', () => {
     const tree = join(work, 'tree-nginx-cache');
     const file = await upload('purge-nginx', '1.0');
     await publishOnce(tree);
-    const backend = await treeServer(tree);
-    const cache = await startNginxWith('pyedge-cache.conf', (conf, port) =>
+    const backend = await startTreeNginx(tree);
+    const cache = await startShippedNginx('pyedge-cache.conf', (conf, port) =>
       conf
         .replace(/listen 8080;/, `listen 127.0.0.1:${port};`)
         .replace(/server 127\.0\.0\.1:8081;/, `server 127.0.0.1:${backend.port};`)

@@ -37,6 +37,8 @@ export interface Service {
   readonly process: ChildProcess;
   /** Everything the process wrote to stderr so far. */
   logs(): string;
+  /** Everything the process wrote to stdout so far. */
+  output(): string;
   /** SIGTERM and wait for exit (SIGKILL after `graceMs`); resolves to the exit code. */
   stop(graceMs?: number): Promise<number | null>;
   kill(): Promise<void>;
@@ -84,6 +86,7 @@ export async function startPyedge(
     url,
     process: child,
     logs: () => stderr,
+    output: () => stdout,
     async stop(graceMs = 15_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill('SIGTERM');
