@@ -31,7 +31,7 @@ function collectUrls(value: string, previous: string[] | undefined): string[] {
 }
 
 /** A line per batch that did something (or failed), for logs that are read by people. */
-function printBatch(result: BatchResult): void {
+export function printBatch(result: BatchResult): void {
   const busy = result.projectsWritten.length + result.projectsRemoved.length + result.filesCopied + result.keysDeleted > 0 || result.rootWritten;
   if (busy || !result.ok) process.stdout.write(`${describeBatch(result)}\n`);
 }

@@ -3,8 +3,8 @@
  * the only writer: its own writes invalidate at once, and a cheap poll of the
  * changelog catches writes made by other processes (the CLI).
  */
-import { createHash } from 'node:crypto';
 import type { Database } from '../db/database.js';
+import { strongEtag } from '../core/etags.js';
 import type { ProjectState } from '../core/model.js';
 import {
   renderProjectHtml,
@@ -24,14 +24,10 @@ export interface RenderedPage {
   readonly jsonEtag: string;
 }
 
-function etagOf(body: Buffer): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-}
-
 function page(serial: number, html: string, json: string): RenderedPage {
   const h = Buffer.from(html);
   const j = Buffer.from(json);
-  return { serial, html: h, json: j, htmlEtag: etagOf(h), jsonEtag: etagOf(j) };
+  return { serial, html: h, json: j, htmlEtag: strongEtag(h), jsonEtag: strongEtag(j) };
 }
 
 /** One JSON API document with a strong ETag. */
@@ -63,7 +59,7 @@ const JSON_API_RELEASES_PER_PROJECT = 64;
 
 function renderedJson(serial: number, body: string): RenderedJson {
   const b = Buffer.from(body);
-  return { serial, body: b, etag: etagOf(b) };
+  return { serial, body: b, etag: strongEtag(b) };
 }
 
 class ProjectJsonApi implements JsonApiPages {

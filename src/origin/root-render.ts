@@ -7,7 +7,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { etagHash, etagOfHash } from '../core/etags.js';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { Database } from '../db/database.js';
@@ -34,7 +34,7 @@ export interface RootRendering {
 /** Writes to a file stream, honouring back-pressure, and tracks size and hash. */
 class CountingWriter {
   size = 0;
-  private readonly hash = createHash('sha256');
+  private readonly hash = etagHash();
   constructor(private readonly out: WriteStream) {}
 
   async write(text: string): Promise<void> {
@@ -47,7 +47,7 @@ class CountingWriter {
   async end(): Promise<string> {
     this.out.end();
     await once(this.out, 'finish');
-    return `"${this.hash.digest('base64url').slice(0, 27)}"`;
+    return etagOfHash(this.hash);
   }
 
   /** Stop writing after a failure; the caller removes the file. */

@@ -6,15 +6,9 @@ import { normalizeName } from '../../core/names.js';
 import { PyedgeError } from '../../core/errors.js';
 import { projectKey } from '../../core/surrogate-keys.js';
 import { pageCacheHeaders } from '../cache-headers.js';
+import { ifNoneMatchHits } from '../../core/etags.js';
+import { JSON_API_CORS_HEADERS as CORS_HEADERS } from '../../core/http-headers.js';
 
-/** Warehouse's CORS headers: browsers may read the JSON API and its serial from any origin. */
-const CORS_HEADERS: Readonly<Record<string, string>> = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-headers': 'Content-Type, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since',
-  'access-control-allow-methods': 'GET',
-  'access-control-max-age': '86400',
-  'access-control-expose-headers': 'X-PyPI-Last-Serial',
-};
 
 interface ProjectParams {
   name: string;
@@ -42,8 +36,7 @@ export const jsonApiRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
       .header('etag', doc.etag)
       .headers(pageCacheHeaders(config.pageMaxAge, projectKey(name)))
       .header('x-pypi-last-serial', String(doc.serial));
-    const inm = request.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim() === doc.etag || t.trim() === '*')) {
+    if (ifNoneMatchHits(request.headers['if-none-match'], doc.etag)) {
       void reply.code(304);
       return undefined;
     }

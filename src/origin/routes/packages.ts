@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import type { OriginContext } from '../app.js';
 import { PyedgeError } from '../../core/errors.js';
+import { fileEtag, ifNoneMatchHits } from '../../core/etags.js';
 import { parseRange } from '../../core/http-range.js';
 import { normalizeName } from '../../core/names.js';
 import { parseFilename } from '../../core/filenames.js';
@@ -33,8 +34,7 @@ export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
       throw new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key: key.slice(0, 300) });
     }
     const isMetadata = key.endsWith('.metadata');
-    const b2 = key.split('/').slice(1, 4).join('');
-    const etag = isMetadata ? `"${b2}-metadata"` : `"${b2}"`;
+    const etag = fileEtag(key);
     let metadata: Buffer | null = null;
     let size: number;
     if (isMetadata) {
@@ -59,8 +59,7 @@ export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
       .header('cache-control', 'max-age=31536000, public, immutable')
       .header('accept-ranges', 'bytes')
       .type('application/octet-stream');
-    const inm = request.headers['if-none-match'];
-    if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+    if (ifNoneMatchHits(request.headers['if-none-match'], etag)) {
       return reply.code(304).send();
     }
     const ifRange = request.headers['if-range'];

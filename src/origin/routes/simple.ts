@@ -5,13 +5,13 @@ import type { RenderedPage } from '../page-cache.js';
 import { pageCacheHeaders } from '../cache-headers.js';
 import { normalizeName } from '../../core/names.js';
 import { PyedgeError } from '../../core/errors.js';
+import { ifNoneMatchHits } from '../../core/etags.js';
+import { SIMPLE_NOT_ACCEPTABLE } from '../../core/http-headers.js';
 import { ALL_PROJECTS_KEY, projectKey } from '../../core/surrogate-keys.js';
 import { contentTypeOf, negotiateSimpleFormat, type SimpleFormat } from '../../render/index.js';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 
-const ACCEPTABLE =
-  'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html or text/html (PEP 691); or use ?format=';
 
 function queryString(url: string): string {
   const q = url.indexOf('?');
@@ -27,14 +27,13 @@ function formatParam(request: FastifyRequest): string | undefined {
 function negotiate(request: FastifyRequest): SimpleFormat {
   const format = negotiateSimpleFormat(request.headers.accept, formatParam(request));
   if (format === null) {
-    throw new PyedgeError('PYEDGE_NOT_ACCEPTABLE', `Not Acceptable: this index serves ${ACCEPTABLE}.`, { accept: request.headers.accept });
+    throw new PyedgeError('PYEDGE_NOT_ACCEPTABLE', SIMPLE_NOT_ACCEPTABLE, { accept: request.headers.accept });
   }
   return format;
 }
 
 function notModified(request: FastifyRequest, etag: string): boolean {
-  const inm = request.headers['if-none-match'];
-  return !!inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*');
+  return ifNoneMatchHits(request.headers['if-none-match'], etag);
 }
 
 export const simpleRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {

@@ -1,0 +1,43 @@
+/**
+ * Writing the edge's answers on plain node:http responses: errors in the
+ * origin's style (a status, a plain-text message a user can act on, never
+ * cached), redirects, pages from memory or a stream, and files with ranges.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline, type Readable } from 'node:stream';
+import { reasonPhrase } from '../origin/http-errors.js';
+
+/** Headers every error answer carries besides its own. */
+const ERROR_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } as const;
+
+/** An error answer: `STATUS message` as text, the message also as the reason phrase. */
+export function sendError(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: OutgoingHttpHeaders = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = Buffer.from(`${status} ${message}\n`);
+  res.writeHead(status, reasonPhrase(message), { ...ERROR_HEADERS, 'content-length': body.length, ...headers });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** A redirect with an empty body. */
+export function sendRedirect(res: ServerResponse, status: 301 | 302, location: string, cacheControl: string): void {
+  res.writeHead(status, ['location', location, 'cache-control', cacheControl, 'content-length', '0']);
+  res.end();
+}
+
+/** A small JSON document that must never be cached (health and readiness). */
+export function sendStatusJson(req: IncomingMessage, res: ServerResponse, status: number, doc: unknown): void {
+  const body = Buffer.from(`${JSON.stringify(doc)}\n`);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': body.length });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** Streams `body` into `res`; a failure midway cuts the connection (the length was already promised). */
+export function sendStream(res: ServerResponse, body: Readable, onError: (err: Error) => void): void {
+  pipeline(body, res, (err) => {
+    // A client that went away is not an error of ours.
+    if (err && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') onError(err);
+  });
+}
