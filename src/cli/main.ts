@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   publish: async () => (await import('./publish.js')).publishCommand(),
   verify: async () => (await import('./verify.js')).verifyCommand(),
   edge: async () => (await import('./edge.js')).edgeCommand(),
+  proxy: async () => (await import('./proxy.js')).proxyCommand(),
 };
 
 const program = new Command('pyedge')

@@ -1,7 +1,7 @@
 /**
  * `pyedge up`: the whole stack in one process on loopback. The origin takes uploads, a publisher
- * follows its change feed into a static tree, and an edge serves that tree, so reads go on when
- * the origin stops. Ports and the first user's token are kept in the data folder between runs.
+ * follows its change feed into a static tree, an edge serves that tree, so reads go on when the
+ * origin stops, and a fail-over proxy in front of edge and origin gives pip one URL for both. Ports and the first user's token are kept in the data folder between runs.
  */
 import type { Logger } from 'pino';
 import { createDatabase } from '../db/create-database.js';
@@ -9,6 +9,8 @@ import { PyedgeError } from '../core/errors.js';
 import { resolveEdgeConfig } from '../edge/edge-config.js';
 import { startEdge, type RunningEdge } from '../edge/edge-server.js';
 import { resolveOriginConfig, type OriginConfig } from '../origin/origin-config.js';
+import { resolveProxyConfig } from '../proxy/proxy-config.js';
+import { startProxy, type RunningProxy } from '../proxy/proxy-server.js';
 import { startOrigin, type RunningOrigin } from '../origin/server.js';
 import { issueToken } from '../origin/tokens.js';
 import type { BatchResult } from '../sync/batch-result.js';
@@ -27,6 +29,8 @@ export interface RunningStack {
   /** Base URLs without a trailing slash. */
   readonly originUrl: string;
   readonly edgeUrl: string;
+  /** The fail-over proxy in front of the edge and the origin. */
+  readonly proxyUrl: string;
   readonly user: string;
   readonly token: string;
   /** Whether this run made the user and token. */
@@ -109,6 +113,14 @@ export async function startStack(config: UpConfig, logger: Logger, options: Stac
       startEdge(resolveEdgeConfig({ root: layout.tree, host: config.host, port, logLevel: config.logLevel }), logger.child({ component: 'edge' })),
     );
     stops.push(() => edge.close());
+    // The edge first: it answers while the origin is down; the origin has what the edge has not yet.
+    const proxy: RunningProxy = await listen('proxy', config, state, (port) =>
+      startProxy(
+        resolveProxyConfig({ upstream: [`${edge.url}/simple/`, `${origin.listenUrl.replace(/\/$/, '')}/simple/`], host: config.host, port: String(port), cache: layout.proxyCache, logLevel: config.logLevel }),
+        logger.child({ component: 'proxy' }),
+      ),
+    );
+    stops.push(() => proxy.close());
 
     const publisherConfig = resolvePublisherConfig({
       source: origin.listenUrl,
@@ -134,13 +146,14 @@ export async function startStack(config: UpConfig, logger: Logger, options: Stac
       await publisher.close();
     });
 
-    await writeUpState(layout.stateFile, { user, token, ports: { ...state.ports, origin: portOf(origin.listenUrl), edge: portOf(edge.url) } });
+    await writeUpState(layout.stateFile, { user, token, ports: { origin: portOf(origin.listenUrl), edge: portOf(edge.url), proxy: portOf(proxy.url) } });
     let closing: Promise<void> | null = null;
     return {
       dataDir: config.dataDir,
       layout,
       originUrl: origin.listenUrl.replace(/\/$/, ''),
       edgeUrl: edge.url.replace(/\/$/, ''),
+      proxyUrl: proxy.url.replace(/\/$/, ''),
       user,
       token,
       firstRun,

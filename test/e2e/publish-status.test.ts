@@ -74,6 +74,12 @@ describe('pyedge publish --status and --metrics', () => {
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     return parseMetrics(await res.text());
   };
+  /** The metrics once the publisher has taken in the state it just wrote (it does so after flushing the file's folder). */
+  const scrapeAt = async (serial: number): Promise<Map<string, number>> => {
+    let m = await scrape();
+    await waitFor(`the applied serial metric to reach ${serial}`, async () => (m = await scrape()).get('pyedge_publish_applied_serial') === serial, 5000);
+    return m;
+  };
   const status = (...extra: string[]) => pyedge(['publish', '--status', '--target', tree, ...extra]);
 
   before(async () => {
@@ -103,7 +109,7 @@ describe('pyedge publish --status and --metrics', () => {
   test('metrics follow uploads; a lagging root differs only in its serials, and not for longer than --root-interval', async () => {
     await upload('1.0');
     const first = await caughtUp();
-    let m = await scrape();
+    let m = await scrapeAt(first);
     assert.equal(m.get('pyedge_publish_applied_serial'), first);
     assert.equal(m.get('pyedge_publish_root_serial'), first, 'a new project writes the root at once');
     assert.equal(m.get('pyedge_publish_lag_serials'), 0);
@@ -135,7 +141,7 @@ describe('pyedge publish --status and --metrics', () => {
     assert.ok(ms <= ROOT_INTERVAL_MS + 2000, `the root caught up after ${ms} ms`);
     assert.deepEqual((await state())!.newer, {});
 
-    m = await scrape();
+    m = await scrapeAt(second);
     assert.equal(m.get('pyedge_publish_applied_serial'), second);
     assert.equal(m.get('pyedge_publish_source_serial'), second);
     assert.equal(m.get('pyedge_publish_root_serial'), second);

@@ -19,22 +19,29 @@ const READY = /edge\s+(\S+?)\/simple\//;
 interface Printed {
   readonly originUrl: string;
   readonly edgeUrl: string;
+  readonly proxyUrl: string;
   /** The twine line's arguments after `twine upload`, without `dist/*`. */
   readonly twineArgs: string[];
   readonly pipIndexUrl: string;
+  /** The pip line through the proxy. */
+  readonly pipProxyIndexUrl: string;
   readonly firstRun: boolean;
 }
 
 function printed(stdout: string): Printed {
   const origin = /origin\s+(\S+?)\/\s/.exec(stdout);
   const edge = READY.exec(stdout);
+  const proxy = /proxy\s+(\S+?)\/simple\//.exec(stdout);
   const twine = /^\s*twine upload (.+) dist\/\*$/m.exec(stdout);
-  const pip = /^\s*pip install --index-url (\S+) PACKAGE$/m.exec(stdout);
-  assert.ok(origin && edge && twine && pip, `pyedge up printed the URLs and both lines:\n${stdout}`);
+  // Through the proxy first, then straight from the edge.
+  const pip = [...stdout.matchAll(/^\s*pip install --index-url (\S+) PACKAGE$/gm)].map((m) => m[1]!);
+  assert.ok(origin && edge && proxy && twine && pip.length === 2, `pyedge up printed the URLs, the twine line and two pip lines:\n${stdout}`);
   return {
     originUrl: origin[1]!,
     edgeUrl: edge[1]!,
+    proxyUrl: proxy[1]!,
     twineArgs: twine[1]!.split(/\s+/),
+    pipProxyIndexUrl: pip[0]!,
     pipIndexUrl: pip[1]!,
     firstRun: /Made user/.test(stdout),
   };
@@ -78,7 +85,7 @@ describe('pyedge up', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  test('prints the origin, the edge, a twine line with a token and a pip line', async () => {
+  test('prints the origin, the edge, the proxy, a twine line with a token and pip lines', async () => {
     const { out } = first;
     assert.equal(out.firstRun, true);
     assert.match(out.originUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -87,6 +94,8 @@ describe('pyedge up', () => {
     assert.deepEqual(out.twineArgs.slice(0, 5), ['--repository-url', `${out.originUrl}/legacy/`, '-u', '__token__', '-p']);
     assert.match(out.twineArgs[5]!, /^pyedge-/);
     assert.equal(out.pipIndexUrl, `${out.edgeUrl}/simple/`);
+    assert.equal(out.pipProxyIndexUrl, `${out.proxyUrl}/simple/`);
+    assert.equal(new Set([out.originUrl, out.edgeUrl, out.proxyUrl]).size, 3);
     const state = await stat(join(data, 'pyedge-up.json'));
     assert.equal(state.mode & 0o077, 0, 'the state file with the token is private');
     const health = await fetch(`${out.edgeUrl}/_health`);
@@ -116,15 +125,16 @@ describe('pyedge up', () => {
     assert.equal(await pipInstall(out.pipIndexUrl, alpha, 'up_alpha'), 'alpha one');
   });
 
-  test('SIGTERM stops everything; a restart on the same data keeps URLs, token and packages', async () => {
+  test('SIGTERM stops everything; a restart on the same data keeps URLs, token and packages; pip installs through the proxy', async () => {
     assert.equal(await first.service.stop(), 0, first.service.logs());
     const again = await startUp(data);
     try {
       assert.equal(again.out.firstRun, false);
       assert.equal(again.out.originUrl, first.out.originUrl, 'the origin keeps its port');
       assert.equal(again.out.edgeUrl, first.out.edgeUrl, 'the edge keeps its port');
+      assert.equal(again.out.proxyUrl, first.out.proxyUrl, 'the proxy keeps its port');
       assert.deepEqual(again.out.twineArgs, first.out.twineArgs, 'same token');
-      assert.equal(await pipInstall(again.out.pipIndexUrl, alpha, 'up_alpha'), 'alpha one');
+      assert.equal(await pipInstall(again.out.pipProxyIndexUrl, alpha, 'up_alpha'), 'alpha one');
       // The remembered token still uploads.
       const beta = await buildSampleProject(work, { name: 'up-alpha', version: '1.1', module: 'up_alpha', value: 'alpha two' });
       const twine = await run(SYSTEM_PYTHON, ['-m', 'twine', 'upload', '--non-interactive', '--disable-progress-bar', ...again.out.twineArgs, beta.wheel], {
