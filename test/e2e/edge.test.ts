@@ -2,7 +2,7 @@
  * `pyedge edge` end to end: an origin, its tree published into a folder and
  * into an S3 bucket (s3rver), an edge on each. Every URL (the three Simple
  * formats, the JSON API, files, metadata, ranges, HEAD) answers the same bytes
- * from both edges as from the origin; pip installs through an edge and through
+ * from both edges and from nginx with the shipped config as from the origin; pip installs through an edge and through
  * a redirect-mode edge that sends downloads to the other edge (standing in for
  * a CDN); bad requests get clear 4xx answers and never a file outside the tree.
  */
@@ -15,6 +15,7 @@ import { pyedge, run, startPyedge, type Service } from './helpers/processes.js';
 import { makeVenv, twineUpload } from './helpers/python.js';
 import { buildWheel } from './helpers/distributions.js';
 import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import { startTreeNginx, type Running } from './helpers/deploy-servers.js';
 import { rawRequest } from '../../src/edge/raw-request.fixture.js';
 
 const SIMPLE_JSON = 'application/vnd.pypi.simple.v1+json';
@@ -47,6 +48,7 @@ describe('pyedge edge', () => {
   let folderEdge: Service;
   let s3Edge: Service;
   let redirectEdge: Service;
+  let nginx: Running;
   let token: string;
   const projects = ['edge-demo', 'edge-other', 'edge-big'];
 
@@ -82,10 +84,11 @@ describe('pyedge edge', () => {
     ]);
     // The redirector answers pages from the folder and sends downloads to the S3 edge, as to a CDN.
     redirectEdge = await startPyedge(['edge', '--root', tree, '--port', '0', '--redirect-to', s3Edge.url]);
+    nginx = await startTreeNginx(tree);
   });
 
   after(async () => {
-    await Promise.all([folderEdge?.stop(), s3Edge?.stop(), redirectEdge?.stop(), origin?.stop()]);
+    await Promise.all([folderEdge?.stop(), s3Edge?.stop(), redirectEdge?.stop(), origin?.stop(), nginx?.stop()]);
     await s3?.stop();
     await rm(work, { recursive: true, force: true });
   });
@@ -155,6 +158,26 @@ describe('pyedge edge', () => {
       assert.ok(f.body.equals(s.body), path);
       assert.equal(f.headers['x-pypi-last-serial'], s.headers['x-pypi-last-serial'], path);
     }
+  });
+
+  test('nginx with deploy/nginx/pyedge-tree.conf answers the same bytes as the origin', async () => {
+    let compared = 0;
+    for (const probe of await probes()) {
+      // The shipped nginx config takes the first Simple type an Accept header names; it does not weigh q-values.
+      if (/;q=/.test(probe.headers?.accept ?? '')) continue;
+      const what = describeProbe(probe);
+      const [o, n] = await Promise.all([raw(origin.url, probe.path, probe), raw(nginx.url, probe.path, probe)]);
+      assert.equal(n.status, o.status, `${what} from nginx`);
+      assert.ok(n.body.equals(o.body), `${what}: nginx sent other bytes (${n.body.length} vs ${o.body.length})`);
+      for (const h of ['content-type', 'content-range', 'vary', 'surrogate-key'] as const) {
+        if (probe.path === '/last-modified' && h !== 'content-type') continue;
+        // nginx adds `; charset=utf-8` to text/html (the `charset` directive): the same media type, said more fully.
+        const value = (v: unknown): string => String(v ?? '').toLowerCase().replace(/^(text\/html); charset=utf-8$/, '$1');
+        assert.equal(value(n.headers[h]), value(o.headers[h]), `${what}: ${h} from nginx`);
+      }
+      compared++;
+    }
+    assert.ok(compared > 60, `${compared} probes`);
   });
 
   test('conditional requests, normalization and readiness', async () => {
