@@ -14,6 +14,14 @@
  *   4. `last-modified` and the state object (the applied serial, and the
  *      projects whose pages are newer than their root entry), last.
  *
+ * In watch mode (`rootInBackground`) steps 2–4 run beside the next batches:
+ * their project pages do not depend on the root, so a new version need not
+ * wait for a root of megabytes to be rendered and flushed. Roots are then
+ * written one at a time, the newest listing asked for replacing an older one
+ * not started yet; deletions and the state follow each root, and the state
+ * records only a batch whose project list is the one the root in the tree
+ * shows (pages of a project not listed yet are past the recorded serial).
+ *
  * A crash anywhere leaves a tree whose links resolve; running again from the
  * recorded serial converges (every step is a put of what the source says now,
  * or a delete of what nothing links).
@@ -28,7 +36,9 @@ import { copyFile } from './file-copier.js';
 import { projectLinks, type ProjectLinks } from './page-links.js';
 import { settleLimit } from './pool.js';
 import { sleep, type BackoffPolicy } from './retry.js';
+import { ListingTracker } from './listing-tracker.js';
 import { rootHtmlDigest } from './root-pages.js';
+import { RootSchedule, type RootJob } from './root-schedule.js';
 import type { ProjectSnapshot, SourceChange, SourceListing, SyncSource } from './source.js';
 import type { StaticTree } from './static-tree.js';
 import { Leftovers } from './leftovers.js';
@@ -43,6 +53,8 @@ import { TREE_STATE_FORMAT, lastModifiedText } from './tree-state.js';
 const MAX_NEWER = 10_000;
 /** Projects fetched and written at a time by a first build (a tree with no state yet), so memory stays bounded. */
 const FIRST_BUILD_CHUNK = 2000;
+/** Projects and files written at once while the tree batches its writes (StaticTree.batchesWrites). */
+const BATCHED_WRITES = 256;
 
 /** Whether a fetched project disagrees with the listing: older than its entry, gone but listed, or new but unlisted. */
 function behindListing(f: Fetched, entries: ReadonlyMap<string, number>): boolean {
@@ -76,11 +88,14 @@ export interface SyncEngineOptions {
   /**
    * While the project list stays the same, the root index (only its
    * per-project serials change) is written at most this often, in ms. A new or
-   * removed project writes it at once. Default 0: whenever the serial moves.
+   * removed project writes it at once (in the background, once
+   * `backgroundRootGapMs` has passed since the last). Default 0: whenever the serial moves.
    */
   readonly rootIntervalMs?: number;
   /** The clock the root interval is measured with, for tests. */
   readonly now?: () => number;
+  /** Least time between two roots written in the background, in ms (see RootScheduleOptions). Default 1000. */
+  readonly backgroundRootGapMs?: number;
 }
 
 /** What one batch should do beyond following the source's root index. */
@@ -95,6 +110,12 @@ export interface BatchRequest {
   readonly refreshRoot?: boolean;
   /** Aborts waiting on the source; writes already started finish. */
   readonly signal?: AbortSignal;
+  /**
+   * Write the root (and then the deletions and the state) in the background:
+   * the batch resolves once the project pages are up, and this is called with
+   * the result of each root written, or failed, for this request or a later one.
+   */
+  readonly rootInBackground?: (result: BatchResult) => void;
 }
 
 interface Fetched {
@@ -116,22 +137,30 @@ export class SyncEngine {
   readonly #concurrency: number;
   readonly #settleMs: number;
   readonly #backoff: BackoffPolicy | undefined;
-  readonly #rootIntervalMs: number;
   readonly #now: () => number;
-  /** Serial of each project's pages in the tree; -1 when unknown (refresh it). */
+  /** Serial of each project's pages in the tree; -1 when unknown (refresh it). Changed through #setKnown/#dropKnown only. */
   readonly #known = new Map<string, number>();
+  /** The source's listing as last seen, compared with the tree one changed entry at a time. */
+  readonly #tracker = new ListingTracker();
+  /** Projects whose pages may disagree with the last listing: every other one agrees (see #differences). */
+  #suspects = new Set<string>();
   /** What pages stopped linking: deleted after the root is written. */
   readonly #leftovers = new Leftovers();
+  /** Projects the source removed whose pages are not deleted yet. */
+  readonly #gone = new Set<string>();
   #applied = -1;
+  /** The serial of the root index in the tree. */
   #rootSerial = -1;
-  /** When this engine last wrote the root (0: not yet, so the first batch that can refreshes it). */
-  #rootWrittenAt = 0;
   /** Projects whose pages are newer than their entry in the tree's root, with their serial. */
   #newer = new Map<string, number>();
+  /** When roots are written, and which batch the state may record. */
+  readonly #roots: RootSchedule;
   /** Counts of the batch under way, for a progress display. */
   #progress: BatchProgress | null = null;
-  /** The projects the tree's root index lists. */
+  /** The projects the tree's root index lists, and the tracker's seq of the listing they are from. */
   #listed = new Set<string>();
+  #listedSeq = 0;
+  /** SHA-256 of the tree's HTML root as read (null: none, or its two keys differ). */
   #rootHtmlDigest: string | null = null;
   /** Every page must be written again (new key or page shape) until a batch records the change. */
   #rewriteAll = false;
@@ -147,8 +176,18 @@ export class SyncEngine {
     this.#concurrency = options.concurrency ?? 8;
     this.#settleMs = options.settleMs ?? 5000;
     this.#backoff = options.backoff;
-    this.#rootIntervalMs = options.rootIntervalMs ?? 0;
     this.#now = options.now ?? Date.now;
+    this.#roots = new RootSchedule({
+      intervalMs: options.rootIntervalMs ?? 0,
+      ...(options.backgroundRootGapMs !== undefined ? { backgroundGapMs: options.backgroundRootGapMs } : {}),
+      now: this.#now,
+      write: (job) => this.#tree.writeRoot(job.listing.projects, job.listing.serial, job.html),
+      up: (job) => this.#rootUp(job),
+      failed: (job, err) => {
+        this.#log.warn({ err, serial: job.listing.serial }, 'writing the root index failed; it is written again');
+        job.report?.(false, err);
+      },
+    });
   }
 
   /** The serial the tree's state object records (-1: none). */
@@ -163,10 +202,10 @@ export class SyncEngine {
 
   /**
    * When a batch should run to bring the root's per-project serials up to
-   * date (ms since the epoch), or null when the root is current.
+   * date (ms since the epoch), or null when the root is current (or on its way).
    */
   get rootRefreshDue(): number | null {
-    return this.#rootSerial < this.#applied ? this.#rootWrittenAt + this.#rootIntervalMs : null;
+    return this.#roots.refreshDue;
   }
 
   /** What the batch under way has done so far, or null between batches. */
@@ -195,9 +234,11 @@ export class SyncEngine {
   /**
    * Reload the tree's project serials: from its root index and the state's
    * projects newer than it, plus every project folder (one the root does not
-   * list, e.g. after a crash, is checked again).
+   * list, e.g. after a crash, is checked again). Waits for a root being
+   * written in the background, and what follows it, first.
    */
   async rescan(): Promise<void> {
+    await this.idle();
     const [root, state, names, html, v1Html] = await Promise.all([
       this.#tree.readRoot(),
       this.#tree.readState(),
@@ -208,6 +249,10 @@ export class SyncEngine {
     this.#rootSerial = root?.serial ?? -1;
     this.#listed = new Set(root?.projects.keys() ?? []);
     this.#rootHtmlDigest = html !== null && v1Html !== null && html.equals(v1Html) ? sha256Hex(html) : null;
+    // The next listing is compared whole with what was just read; every root asked for is written.
+    this.#tracker.reset();
+    this.#listedSeq = this.#tracker.seq;
+    this.#roots.reset(this.#rootSerial, this.#applied);
     this.#known.clear();
     this.#newer.clear();
     for (const [name, serial] of root?.projects ?? []) if (names.complete.has(name)) this.#known.set(name, serial);
@@ -229,6 +274,16 @@ export class SyncEngine {
     const run = this.#queue.then(() => this.#batch(request));
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Resolves once no root is being written in the background and nothing follows one (bounded: a busy engine may stay busy). */
+  async idle(): Promise<void> {
+    for (let i = 0; i < 1000; i++) {
+      const queue = this.#queue;
+      await this.#roots.written();
+      await queue;
+      if (!this.#roots.busy && queue === this.#queue) return;
+    }
   }
 
   async #batch(request: BatchRequest): Promise<BatchResult> {
@@ -262,32 +317,28 @@ export class SyncEngine {
 
       const listing = await this.#settle(run, signal, new Set([...wanted].filter((n) => !this.#listed.has(n))), forced);
       if (listing === null) return run.finish(this.#applied);
-      if (listing.serial < this.#rootSerial && !request.rewriteRoot) {
+      if (listing.serial < this.#roots.targetSerial && !request.rewriteRoot) {
         // The source's root index lags behind one already written (a busy origin serves the previous rendering).
-        this.#log.debug({ listing: listing.serial, root: this.#rootSerial }, 'source root index is older than the tree; keeping the tree root');
+        this.#log.debug({ listing: listing.serial, root: this.#roots.targetSerial }, 'source root index is older than the tree; keeping the tree root');
         return run.finish(this.#applied);
       }
       progress.phase = 'writing the root';
-      await this.#writeRoot(listing, run, request.rewriteRoot === true, request.refreshRoot === true);
-      progress.phase = 'deleting';
-      run.keysDeleted += await this.#leftovers.sweep(this.#tree, this.#listed);
-      if (run.rootWritten || run.keysDeleted > 0 || listing.serial !== this.#applied || request.rewriteRoot || this.#rewriteAll) {
-        progress.phase = 'recording';
-        await this.#tree.writeFinal(lastModifiedText(listing.time), {
-          format: TREE_STATE_FORMAT,
-          serial: listing.serial,
-          time: new Date().toISOString(),
-          source: this.#source.description,
-          key: this.#key.id,
-          rendering: this.#source.rendering,
-          projects: listing.projects.length,
-          rootSerial: this.#rootSerial,
-          newer: Object.fromEntries(this.#newer),
-        });
-        this.#applied = listing.serial;
-        this.#rewriteAll = false;
-      }
+      const job = this.#roots.afterBatch(listing, this.#tracker.seq, this.#tracker.hasNewest, {
+        force: request.rewriteRoot === true,
+        refresh: request.refreshRoot === true,
+        overdue: this.#newer.size >= MAX_NEWER,
+        report: request.rootInBackground ? this.#reporter(request.rootInBackground) : null,
+      });
       this.#recover = false;
+      // In the background, the root (when one is being written) brings the deletions and the state after it.
+      if (request.rootInBackground && this.#roots.busy) return run.finish(this.#applied);
+      await this.#roots.written();
+      if (this.#roots.broken) {
+        run.fail(null, this.#roots.failure);
+        return run.finish(this.#applied);
+      }
+      run.rootWritten = job !== null;
+      await this.#finalize(run, request.rewriteRoot === true);
     } catch (err) {
       run.fail(null, err);
     }
@@ -323,9 +374,11 @@ export class SyncEngine {
       const todo = [...new Set([...this.#differences(listing), ...extra])];
       if (todo.length === 0) return listing;
       this.#progress?.expect(todo.length);
-      const wantedNames = new Set(todo);
       const entries = new Map<string, number>();
-      for (const p of listing.projects) if (wantedNames.has(p.normalizedName)) entries.set(p.normalizedName, p.lastSerial);
+      for (const name of todo) {
+        const serial = this.#tracker.entry(name);
+        if (serial !== undefined) entries.set(name, serial);
+      }
       if (this.#applied < 0 && todo.length > FIRST_BUILD_CHUNK && !chunked) {
         // A first build: no state, so nothing is published and no root can list a page too early.
         // Projects go up a chunk at a time (the source reads the next chunk meanwhile); those that
@@ -359,18 +412,53 @@ export class SyncEngine {
     }
   }
 
-  /** Projects whose tree pages differ from what the listing says: older, missing, or not listed any more. */
+  /**
+   * Projects whose tree pages differ from what the listing says: older, missing, or not listed any
+   * more. Only the entries that changed since the last listing, and the projects whose pages were
+   * written since, are looked at (#suspects); a listing taken whole is compared whole.
+   */
   #differences(listing: SourceListing): string[] {
-    const todo: string[] = [];
-    const listed = new Set<string>();
-    for (const p of listing.projects) {
-      listed.add(p.normalizedName);
-      const have = this.#known.get(p.normalizedName);
-      if (have === undefined || have < p.lastSerial) todo.push(p.normalizedName);
+    const update = this.#tracker.update(listing);
+    if (update.changed === null) {
+      const suspects = new Set<string>();
+      for (const p of listing.projects) {
+        const have = this.#known.get(p.normalizedName);
+        if (have === undefined || have < p.lastSerial) suspects.add(p.normalizedName);
+      }
+      for (const name of this.#known.keys()) if (this.#tracker.entry(name) === undefined) suspects.add(name);
+      this.#suspects = suspects;
+      // Whether the HTML root changes: the tree's as read, or the one asked for last.
+      const target = this.#roots.targetListing;
+      if (!this.#roots.namesMoved && rootHtmlDigest(listing.projects) !== (target === null ? this.#rootHtmlDigest : rootHtmlDigest(target.projects))) this.#roots.namesMove();
+    } else {
+      for (const name of update.changed) this.#suspects.add(name);
+      if (update.namesMoved) this.#roots.namesMove();
     }
-    // A page newer than the listing belongs to a project created after it: not an extra.
-    for (const [name, serial] of this.#known) if (!listed.has(name) && serial <= listing.serial) todo.push(name);
+    const todo: string[] = [];
+    for (const name of this.#suspects) {
+      const listed = this.#tracker.entry(name);
+      const have = this.#known.get(name);
+      if (listed !== undefined) {
+        if (have === undefined || have < listed) todo.push(name);
+        else this.#suspects.delete(name);
+      } else if (have === undefined) {
+        this.#suspects.delete(name);
+      } else if (have <= listing.serial) {
+        todo.push(name);
+      }
+      // A page newer than the listing belongs to a project created after it: not an extra (it stays a suspect).
+    }
     return todo;
+  }
+
+  #setKnown(name: string, serial: number): void {
+    this.#known.set(name, serial);
+    this.#suspects.add(name);
+  }
+
+  #dropKnown(name: string): void {
+    this.#known.delete(name);
+    this.#suspects.add(name);
   }
 
   /**
@@ -405,7 +493,7 @@ export class SyncEngine {
     if (this.#progress) this.#progress.phase = 'writing pages';
     await settleLimit(
       fetched.filter((f) => !broken.has(f.name)),
-      this.#concurrency,
+      this.#writeLimit,
       async (f) => {
         try {
           await this.#apply(f, signal);
@@ -416,6 +504,11 @@ export class SyncEngine {
         }
       },
     );
+  }
+
+  /** Writes under way at once: many while the tree batches them, else the configured concurrency. */
+  get #writeLimit(): number {
+    return this.#tree.batchesWrites ? Math.max(BATCHED_WRITES, this.#concurrency) : this.#concurrency;
   }
 
   /** Copies every file a new page links that the old page did not; returns the projects whose copies failed. */
@@ -436,7 +529,7 @@ export class SyncEngine {
       progress.phase = 'copying files';
       progress.filesTotal += list.length;
     }
-    const results = await settleLimit(list, this.#concurrency, async ([key, c]) => {
+    const results = await settleLimit(list, this.#writeLimit, async ([key, c]) => {
       // After a crash the file may be there already: content-addressed, so its presence is enough.
       const bytes = (await this.#tree.has(key, c.size)) ? 0 : await copyFile(this.#source, this.#tree, key, c, { signal, ...(this.#backoff ? { backoff: this.#backoff } : {}) });
       if (progress) {
@@ -471,20 +564,22 @@ export class SyncEngine {
     const { name, snapshot, old, links } = f;
     this.#leftovers.unlinked(name, old, links);
     if (snapshot === null) {
-      this.#known.delete(name);
+      this.#dropKnown(name);
       this.#newer.delete(name);
       this.#leftovers.gone(name);
+      this.#gone.add(name);
       return;
     }
     // Until the JSON API matches the Simple pages, a later batch must fetch the project again.
-    this.#known.set(name, -1);
+    this.#setKnown(name, -1);
     const sig = signProject(this.#key.privateKey, name, snapshot.serial, snapshot.html, snapshot.json);
     await this.#tree.writeSimplePages(snapshot, sig);
     this.#leftovers.exists(name);
+    this.#gone.delete(name);
     const releases = f.releases !== undefined ? f.releases : await snapshot.releases(signal);
     if (releases === null) return;
     await this.#tree.writeJsonApi(name, snapshot.jsonApi, releases);
-    this.#known.set(name, snapshot.serial);
+    this.#setKnown(name, snapshot.serial);
     // Entries of the root are at its serial or older: a page past it is newer than its entry.
     if (snapshot.serial > this.#rootSerial) this.#newer.set(name, snapshot.serial);
     // A project new to the tree leaves nothing behind: its JSON API pages are removed before its
@@ -492,32 +587,86 @@ export class SyncEngine {
     if (old !== null || f.full) this.#leftovers.written(name, snapshot.jsonApi !== null ? new Set(releases.keys()) : null);
   }
 
-  /**
-   * Writes the root when the project list changed (the HTML root with it), or
-   * when only serials moved and the last root write is `rootIntervalMs` old.
-   * Until then the state object names the projects whose pages are newer than
-   * the root. The root is written anyway when the listing's serial is not that
-   * of a listed project's change (e.g. a project created and removed between
-   * two batches): then no page would show that the tree reached it.
-   */
-  async #writeRoot(listing: SourceListing, run: BatchRecorder, force: boolean, refresh: boolean): Promise<void> {
-    const digest = rootHtmlDigest(listing.projects);
-    const htmlChanged = digest !== this.#rootHtmlDigest;
-    if (!force && !htmlChanged) {
-      if (listing.serial === this.#rootSerial) return;
-      let newest = -1;
-      for (const p of listing.projects) if (p.lastSerial > newest) newest = p.lastSerial;
-      const due = refresh || this.#now() >= this.#rootWrittenAt + this.#rootIntervalMs || this.#newer.size >= MAX_NEWER || newest !== listing.serial;
-      if (!due) return;
-    }
-    await this.#tree.writeRoot(listing.projects, listing.serial, htmlChanged || force);
-    this.#rootSerial = listing.serial;
-    this.#rootWrittenAt = this.#now();
-    // The names the root lists change only with its HTML.
-    if (htmlChanged || force) this.#listed = new Set(listing.projects.map((p) => p.normalizedName));
-    this.#rootHtmlDigest = digest;
+  /** The report of a root asked for in the background: a result of its own once the state follows it. */
+  #reporter(to: (result: BatchResult) => void): (ok: boolean, err?: unknown) => void {
+    const run = new BatchRecorder(this.#applied);
+    return (ok, err) => {
+      if (ok) {
+        run.rootWritten = true;
+        this.#finalizeLater(run, to);
+      } else {
+        run.fail(null, err);
+        this.#deliver(to, run.finish(this.#applied));
+      }
+    };
+  }
+
+  /** The tree's root is now `job`'s. */
+  #rootUp(job: RootJob): void {
+    this.#rootSerial = job.listing.serial;
+    this.#listed = this.#tracker.namesAt(this.#listed, this.#listedSeq, job.seq) ?? new Set(job.listing.projects.map((p) => p.normalizedName));
+    this.#listedSeq = job.seq;
     // A page written from a snapshot newer than the listing stays newer than its entry.
-    for (const [name, serial] of this.#newer) if (serial <= listing.serial) this.#newer.delete(name);
-    run.rootWritten = true;
+    for (const [name, serial] of this.#newer) if (serial <= job.listing.serial) this.#newer.delete(name);
+    job.report?.(true);
+  }
+
+  /** After a root written in the background: deletions and the state, between batches. */
+  #finalizeLater(report: BatchRecorder, deliver: (result: BatchResult) => void): void {
+    const run = this.#queue.then(async () => {
+      try {
+        await this.#finalize(report, false);
+      } catch (err) {
+        report.fail(null, err);
+      }
+      this.#deliver(deliver, report.finish(this.#applied));
+    });
+    this.#queue = run.catch(() => undefined);
+  }
+
+  #deliver(to: (result: BatchResult) => void, result: BatchResult): void {
+    try {
+      to(result);
+    } catch (err) {
+      this.#log.warn({ err }, 'a batch result callback failed');
+    }
+  }
+
+  /**
+   * Deletes what the root in the tree no longer needs, then records the newest batch it is
+   * consistent with (`last-modified` and the state object, last).
+   */
+  async #finalize(run: BatchRecorder, force: boolean): Promise<void> {
+    if (this.#progress) this.#progress.phase = 'deleting';
+    const keep = this.#keep();
+    run.keysDeleted += await this.#leftovers.sweep(this.#tree, keep);
+    for (const name of this.#gone) if (!keep.has(name)) this.#gone.delete(name);
+    const batch = this.#roots.recordable(this.#rootSerial);
+    if (batch === null) return;
+    if (run.rootWritten || run.keysDeleted > 0 || batch.serial !== this.#applied || force || this.#rewriteAll) {
+      if (this.#progress) this.#progress.phase = 'recording';
+      await this.#tree.writeFinal(lastModifiedText(batch.time), {
+        format: TREE_STATE_FORMAT,
+        serial: batch.serial,
+        time: new Date().toISOString(),
+        source: this.#source.description,
+        key: this.#key.id,
+        rendering: this.#source.rendering,
+        projects: batch.projects,
+        rootSerial: this.#rootSerial,
+        newer: Object.fromEntries(this.#newer),
+      });
+      this.#applied = batch.serial;
+      this.#rewriteAll = false;
+    }
+    this.#roots.recorded(batch.serial);
+  }
+
+  /** The projects whose pages stay: those the tree's root lists, and removed ones a root being written still lists. */
+  #keep(): ReadonlySet<string> {
+    if (this.#gone.size === 0) return this.#listed;
+    const roots = this.#roots.jobs;
+    const held = [...this.#gone].filter((n) => !this.#listed.has(n) && roots.some((j) => j.listing.projects.some((p) => p.normalizedName === n)));
+    return held.length === 0 ? this.#listed : new Set([...this.#listed, ...held]);
   }
 }

@@ -30,8 +30,13 @@ const MAX_WAIT_SECONDS = 50;
 const SNAPSHOT_ATTEMPTS = 20;
 /** Projects per prefetch request. */
 const BUNDLE_NAMES = 250;
-/** Prefetch requests under way at once, and how many the engine's reading runs ahead of. */
-const BUNDLE_AHEAD = 3;
+/**
+ * Prefetch requests started ahead of the project the engine reads: enough to cover a first
+ * build's next chunk while the current one is written, so origin and publisher work side by side.
+ */
+const BUNDLE_AHEAD = 8;
+/** Prefetch requests under way at once (the origin renders one at a time; the next waits ready). */
+const BUNDLE_REQUESTS = 2;
 /** Files a prefetch carries inline: at most this big each. */
 const BUNDLE_FILE_BYTES = 64 * 1024;
 /** Bytes of inline files kept until the engine copies them (past it, the oldest go; a miss costs a GET). */
@@ -114,7 +119,9 @@ export class OriginSource implements SyncSource {
   #deltas: boolean | null = null;
   #lastListing: SourceListing | null = null;
   #fullListingAt = 0;
-  readonly #prefetchLimit = new Limiter(BUNDLE_AHEAD);
+  readonly #prefetchLimit = new Limiter(BUNDLE_REQUESTS);
+  /** Downloads under way at once, from request to the body's end (the engine may ask for many more). */
+  readonly #downloads: Limiter;
   /** Projects announced by the last prefetch(): their group and its place in the list. */
   #prefetched = new Map<string, { groups: PrefetchGroup[]; index: number }>();
   /** Inline file bytes by key, oldest first. */
@@ -127,6 +134,7 @@ export class OriginSource implements SyncSource {
     this.#publicUrl = options.publicUrl ? options.publicUrl.replace(/\/+$/, '') : null;
     this.rendering = `json-api-file-urls=${this.#publicUrl ?? 'origin'}`;
     this.#concurrency = options.concurrency ?? 8;
+    this.#downloads = new Limiter(this.#concurrency);
   }
 
   async changesSince(since: number, waitMs: number, signal?: AbortSignal): Promise<ChangePage> {
@@ -404,7 +412,29 @@ export class OriginSource implements SyncSource {
       this.#heldBytes -= held.length;
       return Promise.resolve(new BufferBody(held));
     }
-    return this.#http.stream('/' + path.split('/').map(encodeURIComponent).join('/'), signal);
+    const url = '/' + path.split('/').map(encodeURIComponent).join('/');
+    // A slot is held until the body closes, however its consumer ends it.
+    return new Promise((resolve, reject) => {
+      this.#downloads
+        .run(
+          () =>
+            new Promise<void>((release) => {
+              this.#http.stream(url, signal).then(
+                (body) => {
+                  body.once('close', () => release());
+                  body.once('end', () => release());
+                  body.once('error', () => release());
+                  resolve(body);
+                },
+                (err: unknown) => {
+                  release();
+                  reject(err);
+                },
+              );
+            }),
+        )
+        .catch(reject);
+    });
   }
 
   async close(): Promise<void> {

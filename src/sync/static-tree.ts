@@ -31,6 +31,17 @@ const RELEASE_PUTS = 8;
 /** Roots up to this size are put as one buffer (a plain PUT on S3); bigger ones are streamed. */
 const BUFFER_ROOT_BYTES = 8 * 1024 * 1024;
 
+/** A store that can write a blob straight into place, unflushed and not atomically (the folder store). */
+interface InPlaceStore {
+  /** `sameAt`: other keys with the same bytes (the folder store makes them hard links). */
+  putInPlace(key: string, bytes: Uint8Array, sameAt?: readonly string[]): Promise<void>;
+}
+
+function inPlaceOf(store: BlobStore): InPlaceStore | null {
+  const s = store as BlobStore & Partial<InPlaceStore>;
+  return typeof s.putInPlace === 'function' ? (s as InPlaceStore) : null;
+}
+
 /** What the tree's root index says: its serial and each project's. */
 export interface TreeRoot {
   readonly serial: number;
@@ -75,8 +86,19 @@ export class StaticTree {
    */
   #bulkWritten: Set<string> | null = null;
   #noFiles = false;
+  readonly #inPlace: InPlaceStore | null;
 
-  constructor(readonly store: BlobStore) {}
+  constructor(readonly store: BlobStore) {
+    this.#inPlace = inPlaceOf(store);
+  }
+
+  /**
+   * Whether puts are written in place and batched (a first build into a folder store): then many
+   * can be under way at once, and they cost less the more there are.
+   */
+  get batchesWrites(): boolean {
+    return this.#bulk && this.#inPlace !== null;
+  }
 
   /**
    * Note from now on what caches in front of the tree may hold stale: the keys of pages put and of
@@ -99,7 +121,8 @@ export class StaticTree {
    */
   async #put(key: string, body: Uint8Array | Readable, contentType: string): Promise<void> {
     try {
-      await this.store.put(key, body, this.#putOptions(key, contentType));
+      if (this.#inPlace !== null && this.batchesWrites && body instanceof Uint8Array) await this.#inPlace.putInPlace(key, body);
+      else await this.store.put(key, body, this.#putOptions(key, contentType));
     } finally {
       this.#changed?.add(key);
     }
@@ -110,7 +133,9 @@ export class StaticTree {
    * yet and no reader depends on its pages. Puts then skip their per-blob flushes (a folder store's
    * fsyncs, most of a full build's time); writeRoot() flushes them all at once before the root goes
    * up. A crash before that leaves a tree without root or state, which the next run fetches again
-   * whole (a file that lost its bytes fails the size check and is copied again).
+   * whole (a file that lost its bytes fails the size check and is copied again). A folder store
+   * then writes pages and small files straight into place (no temp file, no rename), batched on
+   * threads of its own: a crash can leave one short, but the next run writes every page again.
    */
   get #bulk(): boolean {
     return this.#noState === true && this.#noRoot === true;
@@ -231,7 +256,17 @@ export class StaticTree {
   }
 
   async putFile(key: string, body: Readable | Buffer): Promise<void> {
-    await this.store.put(key, body, this.#putOptions(key, CONTENT_TYPES.file));
+    if (this.#inPlace !== null && this.batchesWrites && body instanceof Uint8Array) {
+      await this.#inPlace.putInPlace(key, body);
+      return;
+    }
+    try {
+      await this.store.put(key, body, this.#putOptions(key, CONTENT_TYPES.file));
+    } catch (err) {
+      // A put that gave up on a stream must not leave it (and the download behind it) open.
+      if (body instanceof Readable) body.destroy();
+      throw err;
+    }
   }
 
   /**
@@ -242,14 +277,32 @@ export class StaticTree {
   async writeSimplePages(snapshot: Pick<ProjectSnapshot, 'name' | 'html' | 'json'>, sig: ServerSig): Promise<void> {
     const keys = projectKeys(snapshot.name);
     this.#bulkWritten?.add(snapshot.name);
+    const sigBytes = Buffer.from(JSON.stringify(sig));
+    if (this.batchesWrites) {
+      // Nobody reads the tree before its root: no order to keep among them, so one batch takes all.
+      // The two HTML keys hold the same bytes: one file under both names.
+      this.#changed?.add(keys.html).add(keys.v1Html);
+      await Promise.all([
+        this.#inPlace!.putInPlace(keys.html, snapshot.html, [keys.v1Html]),
+        this.#put(keys.v1Json, snapshot.json, CONTENT_TYPES.v1Json),
+        this.#put(keys.serverSig, sigBytes, CONTENT_TYPES.json),
+      ]);
+      return;
+    }
     await this.#put(keys.html, snapshot.html, CONTENT_TYPES.html);
     await this.#put(keys.v1Html, snapshot.html, CONTENT_TYPES.v1Html);
     await this.#put(keys.v1Json, snapshot.json, CONTENT_TYPES.v1Json);
-    await this.#put(keys.serverSig, Buffer.from(JSON.stringify(sig)), CONTENT_TYPES.json);
+    await this.#put(keys.serverSig, sigBytes, CONTENT_TYPES.json);
   }
 
-  /** A project's JSON API: the release pages before the project page that lists them. */
+  /** A project's JSON API: the release pages before the project page that lists them (in a first build, all at once). */
   async writeJsonApi(name: string, jsonApi: Buffer | null, releases: ReadonlyMap<string, Buffer>): Promise<void> {
+    if (this.batchesWrites) {
+      const puts = [...releases].map(([version, doc]) => this.#put(releaseKey(name, version), doc, CONTENT_TYPES.json));
+      if (jsonApi !== null) puts.push(this.#put(projectKeys(name).jsonApi, jsonApi, CONTENT_TYPES.json));
+      await Promise.all(puts);
+      return;
+    }
     // A project with many releases has as many pages; their order among themselves does not matter.
     await mapLimit([...releases], RELEASE_PUTS, ([version, doc]) => this.#put(releaseKey(name, version), doc, CONTENT_TYPES.json));
     if (jsonApi !== null) await this.#put(projectKeys(name).jsonApi, jsonApi, CONTENT_TYPES.json);

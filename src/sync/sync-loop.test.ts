@@ -87,6 +87,33 @@ describe('watch', () => {
     assert.equal(results.at(-1)!.ok, true);
   });
 
+  it('writes the root in the background and reports it as a result of its own; stopping waits for it', async () => {
+    const { tree, index, engine } = await setup();
+    const stop = new AbortController();
+    const results: BatchResult[] = [];
+    const running = watch(engine, index, { intervalMs: 60_000, signal: stop.signal, logger: pino({ level: 'silent' }), backoff: fast, onBatch: (r) => results.push(r) });
+    try {
+      await until('the first sync', async () => (await tree.readState())?.serial === index.serial);
+      results.length = 0;
+      index.upload('second', '1.0', 'second-1.0.tar.gz', 'second');
+      await until('the root listing the new project', async () => (await tree.readRoot())?.projects.has('second') === true);
+      await until('its result', () => Promise.resolve(results.some((r) => r.rootWritten)));
+      const batch = results.find((r) => r.projectsWritten.includes('second'))!;
+      assert.equal(batch.rootWritten, false, 'the batch that wrote the page left the root to the background');
+      const root = results.find((r) => r.rootWritten)!;
+      assert.deepEqual([root.ok, root.projectsWritten, root.serial], [true, [], index.serial]);
+      index.upload('third', '1.0', 'third-1.0.tar.gz', 'third');
+      await until('the page of the last upload', async () => (await tree.read(projectKeys('third').html)) !== null);
+    } finally {
+      stop.abort();
+      await running;
+    }
+    // Stopping waited for the root being written and the state after it.
+    assert.equal((await tree.readState())?.serial, index.serial);
+    assert.ok((await tree.readRoot())?.projects.has('third'));
+    assert.deepEqual((await verifyTree(tree)).problems, []);
+  });
+
   it('reconciles every interval: a page deleted behind its back comes back', async () => {
     const { tree, engine, index } = await setup();
     const stop = new AbortController();

@@ -4,7 +4,8 @@
  * reconcile every interval, a batch when the root's per-project serials are
  * due for their refresh (the engine's root interval), and backoff while the
  * source is down — the tree keeps its last consistent state meanwhile, since
- * a failed batch records nothing.
+ * a failed batch records nothing. While watching, the root index is written in
+ * the background: the next change's pages need not wait for it.
  */
 import type { Logger } from 'pino';
 import type { BatchResult } from './batch-result.js';
@@ -39,9 +40,10 @@ export async function syncOnce(engine: SyncEngine, options: SyncOnceOptions = {}
 export interface WatchOptions {
   /** Full reconcile (tree rescan + root comparison) every this many ms. */
   readonly intervalMs: number;
-  /** Stops the loop: the batch under way finishes, then watch resolves. */
+  /** Stops the loop: the batch under way finishes, and the root being written with what follows it; then watch resolves. */
   readonly signal: AbortSignal;
   readonly logger: Logger;
+  /** Each batch's result, and each root written in the background (a result with `rootWritten` and no projects). */
   readonly onBatch?: (result: BatchResult) => void;
   /** Waits between failed attempts while the source is down. */
   readonly backoff?: BackoffPolicy;
@@ -70,6 +72,7 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
   let rootRetryAt = 0;
   /** When the root's refresh is due (never, when it is current). */
   const rootDue = (): number => Math.max(engine.rootRefreshDue ?? Infinity, rootRetryAt);
+  const rootInBackground = (result: BatchResult): void => options.onBatch?.(result);
 
   while (!signal.aborted) {
     const now = Date.now();
@@ -106,7 +109,7 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
         continue;
       }
     }
-    const result = await engine.runBatch({ changes: page.changes, signal });
+    const result = await engine.runBatch({ changes: page.changes, signal, rootInBackground });
     options.onBatch?.(result);
     if (result.ok) {
       cursor = Math.max(cursor, page.next, result.serial);
@@ -124,4 +127,5 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
       if (!signal.aborted) await sleep(backoff.next(), signal);
     }
   }
+  await engine.idle();
 }

@@ -3,7 +3,8 @@
  * Every write goes to a temp file in `<root>/.tmp/`, is fsynced and renamed
  * into place, then the folder is fsynced: readers see whole blobs only, and a
  * put that resolved survives a crash. Opening a store clears the temp files
- * that writers which died mid-write left behind (temp-files.ts).
+ * that writers which died mid-write left behind (temp-files.ts). The one
+ * exception is putInPlace(), for bulk loads nobody reads until sync().
  */
 import { mkdirSync, type Dirent } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
@@ -15,6 +16,8 @@ import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, OpOptions, Pu
 import { assertValidKey, assertValidPrefix, assertValidRange, rangeNotSatisfiable } from '../blob-keys.js';
 import { DurableDirs, errorCode, fsyncDir, type PreparedDir } from './durable-dirs.js';
 import { copyStream, syncFile, writeAll } from './file-writes.js';
+import { InPlaceWriter } from './in-place-writes.js';
+import { SmallReader } from './small-reads.js';
 import { removeStaleTemp, tempName } from './temp-files.js';
 
 /** Temp files live inside the root so that the final rename never crosses filesystems. */
@@ -28,6 +31,8 @@ export class FolderBlobStore implements BlobStore {
   readonly #root: string;
   readonly #tmpDir: string;
   readonly #dirs: DurableDirs;
+  #inPlace: InPlaceWriter | null = null;
+  #reader: SmallReader | null = null;
 
   /** Opens (and creates if missing) a store rooted at `root`. */
   constructor(root: string) {
@@ -68,6 +73,25 @@ export class FolderBlobStore implements BlobStore {
       }
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => undefined);
+      throw storageError(err, key, 'write');
+    }
+  }
+
+  /**
+   * Writes `bytes` under `key` straight into place: no temp file, no flush,
+   * and not atomic (a reader may see part of it; a crash may leave it short).
+   * Only for a bulk load nobody reads until it is over: sync() makes it durable.
+   * Many such writes are batched onto a few threads (in-place-writes.ts).
+   * `sameAt` are keys that get the same bytes: hard links to the one file.
+   * A later put() of either key renames a new file over that key alone.
+   */
+  async putInPlace(key: string, bytes: Uint8Array, sameAt: readonly string[] = []): Promise<void> {
+    const file = this.#fileOf(key);
+    const links = sameAt.map((k) => this.#fileOf(k));
+    this.#inPlace ??= new InPlaceWriter(this.#root);
+    try {
+      await this.#inPlace.write(file, bytes, links);
+    } catch (err) {
       throw storageError(err, key, 'write');
     }
   }
@@ -125,6 +149,16 @@ export class FolderBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * The bytes of many small blobs at once, read on a thread of their own in
+   * one batch: null for a key with no blob, or one bigger than `maxBytes`.
+   */
+  async getSmall(keys: readonly string[], maxBytes: number): Promise<(Buffer | null)[]> {
+    const files = keys.map((k) => this.#fileOf(k));
+    this.#reader ??= new SmallReader();
+    return this.#reader.read(files, maxBytes);
+  }
+
   async head(key: string, options: OpOptions = {}): Promise<BlobInfo> {
     const file = this.#fileOf(key);
     options.signal?.throwIfAborted();
@@ -166,6 +200,7 @@ export class FolderBlobStore implements BlobStore {
   }
 
   async sync(): Promise<void> {
+    await this.#inPlace?.drain();
     // syncfs(2) on the store's filesystem: one call for everything written with durable: false.
     await new Promise<void>((resolve, reject) => {
       execFile('sync', ['-f', this.#root], (err) => (err ? reject(storageError(err, '', 'sync')) : resolve()));
@@ -173,7 +208,12 @@ export class FolderBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {
-    // Nothing is held open between calls.
+    // Nothing is held open between calls but the threads of in-place writes and batched reads.
+    const inPlace = this.#inPlace;
+    const reader = this.#reader;
+    this.#inPlace = null;
+    this.#reader = null;
+    await Promise.all([inPlace?.close(), reader?.close()]);
   }
 
   /** Yields the blobs under folder key `dirKey` (empty or ending in `/`) whose names start with `namePrefix`. */

@@ -80,6 +80,29 @@ describe('the publisher routes /_sync/projects and /_sync/listing', () => {
     assert.equal(bare.get('foo-bar')?.files.size, 0);
   });
 
+  it('carries the files of many projects, in order, leaving out those over fileBytes and those whose bytes are not there', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      await addFile(`Many-${i}`, '1.0', `many_${i}-1.0.tar.gz`);
+      names.push(`many-${i}`);
+    }
+    // Its blob went missing: the client GETs it (and fails there), the bundle just leaves it out.
+    await blobs.delete(paths.get('many_7-1.0.tar.gz')!);
+    const res = await bundle([...names, 'foo-bar'], 'bytes of many_10-1.0.tar.gz'.length);
+    const projects = readBundle(Buffer.from(await res.arrayBuffer()));
+    assert.deepEqual([...projects.keys()], [...names, 'foo-bar']);
+    for (let i = 0; i < 120; i++) {
+      const files = projects.get(`many-${i}`)!.files;
+      const path = paths.get(`many_${i}-1.0.tar.gz`)!;
+      // Names of 1 and 2 digits fit; 3 digits make the file one byte too big.
+      if (i === 7 || i >= 100) assert.equal(files.size, 0, `many-${i}`);
+      else assert.equal(files.get(path)?.toString(), `bytes of many_${i}-1.0.tar.gz`, `many-${i}`);
+    }
+    const fooBar = projects.get('foo-bar')!.files;
+    assert.equal(fooBar.has(paths.get('foo_bar-1.0-py3-none-any.whl')!), false, 'a file bigger than fileBytes stays out');
+    assert.equal(fooBar.get(paths.get('foo_bar-2.0.tar.gz')!)?.toString(), 'bytes of foo_bar-2.0.tar.gz');
+  });
+
   it('refuses names that are not normalized', async () => {
     assert.equal((await bundle(['Foo_Bar'])).status, 400);
     assert.equal((await bundle('foo-bar')).status, 400);
