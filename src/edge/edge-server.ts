@@ -1,7 +1,6 @@
 /** Starts an edge: opens its tree, listens with plain node:http, stops cleanly. */
 import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -10,6 +9,7 @@ import type { EdgeConfig } from './edge-config.js';
 import { EdgeHandler } from './edge-handler.js';
 import { FolderTreeSource } from './folder-tree-source.js';
 import type { TreeSource } from './tree-source.js';
+import { listenHttp } from '../runtime/listen.js';
 
 export interface RunningEdge {
   /** e.g. `http://127.0.0.1:8081` (no trailing slash). */
@@ -50,18 +50,10 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     else socket.destroy(err);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = await listenHttp(server, config.port, config.host);
   if (handler.status) void handler.status.refresh();
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     handler,
     async close() {
       await new Promise<void>((resolve) => {

@@ -7,8 +7,7 @@
  * its own heap (root-worker.ts); only a database that cannot be opened twice
  * (SQLite `:memory:`) renders on the calling thread.
  */
-import { Worker } from 'node:worker_threads';
-import { once } from 'node:events';
+import { WorkerChannel } from '../runtime/worker-channel.js';
 import type { Database } from '../db/database.js';
 import { renderRootFiles, type RootRendering } from './root-render.js';
 
@@ -59,70 +58,35 @@ export class InlineRootRenderer implements RootRenderer {
   async close(): Promise<void> {}
 }
 
-interface Pending {
-  resolve(rendering: RootRendering): void;
-  reject(err: Error): void;
-}
-
 /**
  * Renders in a worker thread, started on the first rendering and started again
  * after it fails. The thread does not keep the process alive while it is idle.
  */
 export class WorkerRootRenderer implements RootRenderer {
-  private worker: Worker | null = null;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  private thread: WorkerChannel<RootWorkerReply> | null = null;
   private closed = false;
 
   constructor(private readonly data: RootWorkerData) {}
 
-  render(minSerial: number): Promise<RootRendering> {
-    if (this.closed) return Promise.reject(new Error('the root renderer is closed'));
-    const worker = this.worker ?? this.spawn();
-    const id = this.nextId++;
-    return new Promise<RootRendering>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.ref();
-      const request: RootWorkerRequest = { type: 'render', id, minSerial };
-      worker.postMessage(request);
-    });
+  async render(minSerial: number): Promise<RootRendering> {
+    if (this.closed) throw new Error('the root renderer is closed');
+    if (this.thread === null || !this.thread.alive) {
+      this.thread = new WorkerChannel<RootWorkerReply>(new URL('./root-worker.js', import.meta.url), 'the root worker thread', (reply) => reply.id, {
+        workerData: this.data,
+        resourceLimits: WORKER_LIMITS,
+      });
+    }
+    const reply = await this.thread.request((id): RootWorkerRequest => ({ type: 'render', id, minSerial }));
+    if (reply.ok) return reply.rendering;
+    throw new Error(reply.message);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const worker = this.worker;
-    if (!worker) return;
-    const exited = once(worker, 'exit').catch(() => undefined);
+    const thread = this.thread;
+    this.thread = null;
     const request: RootWorkerRequest = { type: 'close' };
-    worker.postMessage(request);
-    const timer = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  private spawn(): Worker {
-    const worker = new Worker(new URL('./root-worker.js', import.meta.url), { workerData: this.data, resourceLimits: WORKER_LIMITS });
-    worker.on('message', (reply: RootWorkerReply) => {
-      const p = this.pending.get(reply.id);
-      if (!p) return;
-      this.pending.delete(reply.id);
-      if (this.pending.size === 0) worker.unref();
-      if (reply.ok) p.resolve(reply.rendering);
-      else p.reject(new Error(reply.message));
-    });
-    worker.on('error', (err) => this.lost(worker, err));
-    worker.on('exit', (code) => this.lost(worker, new Error(`the root worker thread exited (code ${code})`)));
-    worker.unref();
-    this.worker = worker;
-    return worker;
-  }
-
-  /** The thread died: fail what it was doing; the next rendering starts a new one. */
-  private lost(worker: Worker, err: Error): void {
-    if (this.worker !== worker) return;
-    this.worker = null;
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    await thread?.end(request, CLOSE_GRACE_MS);
   }
 }
 

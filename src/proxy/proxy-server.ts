@@ -10,7 +10,6 @@
  */
 import { createReadStream } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { normalizeName } from '../core/names.js';
@@ -29,6 +28,7 @@ import { statusHtml, upstreamStatuses, type ProxyStatus } from './proxy-status.j
 import { parseHashSegment, renderPage } from './simple-page.js';
 import { closeAgents } from './upstream-client.js';
 import { UpstreamSet } from './upstream-set.js';
+import { listenHttp } from '../runtime/listen.js';
 
 export interface RunningProxy {
   /** `http://HOST:PORT` (no trailing slash). */
@@ -230,17 +230,9 @@ export async function startProxy(config: ProxyConfig, logger: Logger): Promise<R
   server.keepAliveTimeout = 30_000;
 
   await prober.start();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = await listenHttp(server, config.port, config.host);
   return {
-    url: `http://${shown}:${address.port}`,
+    url,
     status,
     async close() {
       prober.stop();

@@ -5,8 +5,8 @@
  * configure.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { PublisherMetrics } from './metrics.js';
+import { listenHttp } from '../runtime/listen.js';
 
 export interface MetricsServer {
   /** `http://HOST:PORT/metrics`. */
@@ -35,17 +35,9 @@ export async function serveMetrics(metrics: PublisherMetrics, host: string, port
       },
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = await listenHttp(server, port, host);
   return {
-    url: `http://${shown}:${address.port}/metrics`,
+    url: `${url}/metrics`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

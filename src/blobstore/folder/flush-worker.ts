@@ -5,6 +5,7 @@
  */
 import { closeSync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { toThreadError } from '../../runtime/worker-channel.js';
 import type { FlushReply, FlushRequest } from './flush-threads.js';
 
 const port = parentPort;
@@ -21,8 +22,7 @@ port.on('message', ([id, path, dataOnly]: FlushRequest) => {
       closeSync(fd);
     }
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    reply = [id, { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path }];
+    reply = [id, toThreadError(err)];
   }
   port.postMessage(reply);
 });

@@ -8,15 +8,11 @@
 import { linkSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import type { InPlaceBatch, InPlaceReply, WriteError } from './in-place-writes.js';
+import { toThreadError, type ThreadError } from '../../runtime/worker-channel.js';
+import type { InPlaceBatch, InPlaceReply } from './in-place-writes.js';
 
 const port = parentPort;
 if (!port) throw new Error('in-place-worker.js runs as a worker thread of the folder blob store');
-
-function errorOf(err: unknown): WriteError {
-  const e = err as NodeJS.ErrnoException;
-  return { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path };
-}
 
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
@@ -62,14 +58,14 @@ function linkFile(from: string, to: string, bytes: Uint8Array): void {
 }
 
 port.on('message', (batch: InPlaceBatch) => {
-  const failed: [index: number, error: WriteError][] = [];
+  const failed: [index: number, error: ThreadError][] = [];
   const data = new Uint8Array(batch.data);
-  const dirErrors = new Map<string, WriteError>();
+  const dirErrors = new Map<string, ThreadError>();
   for (const dir of batch.dirs) {
     try {
       makeDir(dir);
     } catch (err) {
-      dirErrors.set(dir, errorOf(err));
+      dirErrors.set(dir, toThreadError(err));
     }
   }
   let start = 0;
@@ -82,7 +78,7 @@ port.on('message', (batch: InPlaceBatch) => {
       writeFile(file, bytes);
       for (const to of batch.links[i] ?? []) linkFile(file, to, bytes);
     } catch (err) {
-      failed.push([i, dirErrors.get(path.dirname(file)) ?? errorOf(err)]);
+      failed.push([i, dirErrors.get(path.dirname(file)) ?? toThreadError(err)]);
     }
   }
   const reply: InPlaceReply = [batch.id, failed];

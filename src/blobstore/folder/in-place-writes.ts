@@ -14,7 +14,7 @@
  * grows, so batches grow with the load.
  */
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { WorkerChannel, fromThreadError, leastBusy, type ThreadError } from '../../runtime/worker-channel.js';
 
 /** Write threads. */
 const THREADS = 2;
@@ -25,15 +25,6 @@ const BATCH_FILES = 1024;
 const BATCH_BYTES = 8 * 1024 * 1024;
 /** Folders known to exist, at most; past it they are forgotten (a miss costs one mkdir that finds it there). */
 const MAX_KNOWN = 50_000;
-
-/** A failed call as the thread reports it: the fields of node's own system errors. */
-export interface WriteError {
-  readonly message: string;
-  readonly code?: string | undefined;
-  readonly errno?: number | undefined;
-  readonly syscall?: string | undefined;
-  readonly path?: string | undefined;
-}
 
 /**
  * To a write thread: folders to make (parents first), then files whose bytes end at `ends[i]` in
@@ -49,7 +40,7 @@ export interface InPlaceBatch {
 }
 
 /** From a write thread: the batch id and the index and error of each file that failed. */
-export type InPlaceReply = readonly [id: number, failed: readonly (readonly [index: number, error: WriteError])[]];
+export type InPlaceReply = readonly [id: number, failed: readonly (readonly [index: number, error: ThreadError])[]];
 
 interface Pending {
   readonly file: string;
@@ -59,77 +50,48 @@ interface Pending {
   readonly reject: (err: Error) => void;
 }
 
-interface Sent {
-  readonly items: readonly Pending[];
+type WriteThread = WorkerChannel<InPlaceReply>;
+
+function writeThread(): WriteThread {
+  return new WorkerChannel<InPlaceReply>(new URL('./in-place-worker.js', import.meta.url), 'a write thread', ([id]) => id);
 }
 
-class WriteThread {
-  readonly #worker: Worker;
-  readonly #sent = new Map<number, Sent>();
-  #dead: Error | null = null;
-
-  constructor(private readonly onReply: (failed: readonly Pending[]) => void) {
-    this.#worker = new Worker(new URL('./in-place-worker.js', import.meta.url));
-    this.#worker.unref();
-    this.#worker.on('message', ([id, failed]: InPlaceReply) => {
-      const sent = this.#sent.get(id);
-      if (!sent) return;
-      this.#sent.delete(id);
-      if (this.#sent.size === 0) this.#worker.unref();
-      const errors = new Map<number, WriteError>(failed.map(([i, e]) => [i, e]));
-      const lost: Pending[] = [];
-      sent.items.forEach((item, i) => {
-        const error = errors.get(i);
-        if (error === undefined) {
-          item.resolve();
-        } else {
-          lost.push(item);
-          item.reject(Object.assign(new Error(error.message), error));
-        }
-      });
-      this.onReply(lost);
-    });
-    const lost = (err: Error): void => {
-      this.#dead ??= err;
-      const items = [...this.#sent.values()].flatMap((s) => s.items);
-      this.#sent.clear();
-      for (const item of items) item.reject(err);
-      this.onReply(items);
-    };
-    this.#worker.on('error', lost);
-    this.#worker.on('exit', (code) => lost(new Error(`a write thread stopped (exit code ${code})`)));
+/** Sends `items` (and the folders to make first) to `thread`; resolves with the items that failed, each rejected. */
+async function send(thread: WriteThread, dirs: string[], items: readonly Pending[]): Promise<readonly Pending[]> {
+  let total = 0;
+  for (const item of items) total += item.bytes.byteLength;
+  // A fresh buffer (never a slice of node's shared pool), handed over without a copy.
+  const data = new Uint8Array(total);
+  const ends: number[] = [];
+  let at = 0;
+  for (const item of items) {
+    data.set(item.bytes, at);
+    at += item.bytes.byteLength;
+    ends.push(at);
   }
-
-  get load(): number {
-    return this.#sent.size;
+  let failed: InPlaceReply[1];
+  try {
+    [, failed] = await thread.request(
+      (id): InPlaceBatch => ({ id, dirs, files: items.map((i) => i.file), ends, links: items.map((i) => i.links), data: data.buffer }),
+      [data.buffer],
+    );
+  } catch (err) {
+    // The thread died: every file of the batch is lost.
+    for (const item of items) item.reject(err as Error);
+    return items;
   }
-
-  get alive(): boolean {
-    return this.#dead === null;
-  }
-
-  send(id: number, dirs: string[], items: Pending[]): void {
-    let total = 0;
-    for (const item of items) total += item.bytes.byteLength;
-    // A fresh buffer (never a slice of node's shared pool), handed over without a copy.
-    const data = new Uint8Array(total);
-    const ends: number[] = [];
-    let at = 0;
-    for (const item of items) {
-      data.set(item.bytes, at);
-      at += item.bytes.byteLength;
-      ends.push(at);
+  const errors = new Map(failed);
+  const lost: Pending[] = [];
+  items.forEach((item, i) => {
+    const error = errors.get(i);
+    if (error === undefined) {
+      item.resolve();
+    } else {
+      lost.push(item);
+      item.reject(fromThreadError(error));
     }
-    this.#sent.set(id, { items });
-    if (this.#sent.size === 1) this.#worker.ref();
-    const batch: InPlaceBatch = { id, dirs, files: items.map((i) => i.file), ends, links: items.map((i) => i.links), data: data.buffer };
-    this.#worker.postMessage(batch, [data.buffer]);
-  }
-
-  async stop(): Promise<void> {
-    this.#dead ??= new Error('the write threads were stopped');
-    await this.#worker.terminate();
-  }
+  });
+  return lost;
 }
 
 /** In-place writes under one root folder (see above). */
@@ -138,7 +100,8 @@ export class InPlaceWriter {
   readonly #known = new Set<string>();
   #pending: Pending[] = [];
   #threads: WriteThread[] = [];
-  #nextId = 1;
+  /** Items sent to the threads and not answered yet. */
+  #inFlight = 0;
   #scheduled = false;
   #idle: (() => void)[] = [];
 
@@ -177,24 +140,16 @@ export class InPlaceWriter {
     await this.drain();
     const threads = this.#threads;
     this.#threads = [];
-    await Promise.all(threads.map((t) => t.stop()));
+    await Promise.all(threads.map((t) => t.terminate()));
   }
 
   get #busy(): number {
-    let n = this.#pending.length;
-    for (const t of this.#threads) n += t.load;
-    return n;
+    return this.#pending.length + this.#inFlight;
   }
 
   #dispatch(): void {
-    this.#threads = this.#threads.filter((t) => t.alive);
     while (this.#pending.length > 0) {
-      let best: WriteThread | undefined;
-      for (const t of this.#threads) if (best === undefined || t.load < best.load) best = t;
-      if (best === undefined || (best.load > 0 && this.#threads.length < THREADS)) {
-        best = new WriteThread((failed) => this.#answered(failed));
-        this.#threads.push(best);
-      }
+      const best = leastBusy(this.#threads, THREADS, writeThread);
       if (best.load >= AHEAD) break;
       const items: Pending[] = [];
       let bytes = 0;
@@ -205,7 +160,11 @@ export class InPlaceWriter {
         bytes += item.bytes.byteLength;
       }
       this.#pending = this.#pending.slice(taken);
-      best.send(this.#nextId++, this.#foldersFor(items), items);
+      this.#inFlight += items.length;
+      void send(best, this.#foldersFor(items), items).then((failed) => {
+        this.#inFlight -= items.length;
+        this.#answered(failed);
+      });
     }
   }
 

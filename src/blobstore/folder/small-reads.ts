@@ -5,7 +5,7 @@
  * hundreds costs one message each way, the bytes in one transferred buffer.
  * For the origin's sync bundles, which carry a few hundred small files each.
  */
-import { Worker } from 'node:worker_threads';
+import { WorkerChannel } from '../../runtime/worker-channel.js';
 
 /** To the read thread: the files to read, and the largest one wanted. */
 export interface ReadBatch {
@@ -17,65 +17,31 @@ export interface ReadBatch {
 /** From the read thread: each file's size in `data` (one after another), -1 when it was not read. */
 export type ReadReply = readonly [id: number, sizes: readonly number[], data: ArrayBuffer];
 
-interface Waiting {
-  readonly resolve: (files: (Buffer | null)[]) => void;
-  readonly reject: (err: Error) => void;
-}
-
 export class SmallReader {
-  #worker: Worker | null = null;
-  readonly #waiting = new Map<number, Waiting>();
-  #nextId = 1;
+  #thread: WorkerChannel<ReadReply> | null = null;
 
   /**
    * The bytes of each file (absolute paths), or null for one that is missing,
    * unreadable or bigger than `maxBytes`.
    */
-  read(files: readonly string[], maxBytes: number): Promise<(Buffer | null)[]> {
-    if (files.length === 0) return Promise.resolve([]);
-    const worker = this.#thread();
-    return new Promise((resolve, reject) => {
-      const id = this.#nextId++;
-      this.#waiting.set(id, { resolve, reject });
-      if (this.#waiting.size === 1) worker.ref();
-      const batch: ReadBatch = { id, files, maxBytes };
-      worker.postMessage(batch);
+  async read(files: readonly string[], maxBytes: number): Promise<(Buffer | null)[]> {
+    if (files.length === 0) return [];
+    if (this.#thread === null || !this.#thread.alive) {
+      this.#thread = new WorkerChannel<ReadReply>(new URL('./read-worker.js', import.meta.url), 'the read thread', ([id]) => id);
+    }
+    const [, sizes, data] = await this.#thread.request((id): ReadBatch => ({ id, files, maxBytes }));
+    let at = 0;
+    return sizes.map((size) => {
+      if (size < 0) return null;
+      const bytes = Buffer.from(data, at, size);
+      at += size;
+      return bytes;
     });
   }
 
   async close(): Promise<void> {
-    const worker = this.#worker;
-    this.#worker = null;
-    await worker?.terminate();
-  }
-
-  #thread(): Worker {
-    if (this.#worker !== null) return this.#worker;
-    const worker = new Worker(new URL('./read-worker.js', import.meta.url));
-    worker.unref();
-    worker.on('message', ([id, sizes, data]: ReadReply) => {
-      const waiting = this.#waiting.get(id);
-      if (!waiting) return;
-      this.#waiting.delete(id);
-      if (this.#waiting.size === 0) worker.unref();
-      let at = 0;
-      waiting.resolve(
-        sizes.map((size) => {
-          if (size < 0) return null;
-          const bytes = Buffer.from(data, at, size);
-          at += size;
-          return bytes;
-        }),
-      );
-    });
-    const lost = (err: Error): void => {
-      if (this.#worker === worker) this.#worker = null;
-      for (const waiting of this.#waiting.values()) waiting.reject(err);
-      this.#waiting.clear();
-    };
-    worker.on('error', lost);
-    worker.on('exit', (code) => lost(new Error(`the read thread stopped (exit code ${code})`)));
-    this.#worker = worker;
-    return worker;
+    const thread = this.#thread;
+    this.#thread = null;
+    await thread?.terminate();
   }
 }
