@@ -41,6 +41,9 @@ export function blake2b256Hex(data: Uint8Array): string {
 }
 
 /** Warehouse's file path: `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<filename>`. */
+export const PACKAGE_PATH = /^packages\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{60}\/[A-Za-z0-9._+!-]+$/;
+
+/** Warehouse's file path of a file: see PACKAGE_PATH. */
 export function packagePath(blake2b256: string, filename: string): string {
   return `packages/${blake2b256.slice(0, 2)}/${blake2b256.slice(2, 4)}/${blake2b256.slice(4)}/${filename}`;
 }

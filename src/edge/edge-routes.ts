@@ -8,6 +8,7 @@
  */
 import { isValidName, normalizeName } from '../core/names.js';
 import { LAST_MODIFIED_KEY, ROOT_KEYS, SERVER_KEY_KEY, STATE_KEY, projectKeys } from '../sync/tree-layout.js';
+import { PACKAGE_PATH } from '../core/hashes.js';
 
 /** Where an answer's `X-PyPI-Last-Serial` comes from. */
 export type SerialSource =
@@ -61,8 +62,6 @@ export const CONTENT_TYPES = Object.freeze({
   file: 'application/octet-stream',
 });
 
-/** A file or its PEP 658 metadata in Warehouse's layout: `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<filename>`. */
-export const PACKAGE_KEY = /^packages\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{60}\/[A-Za-z0-9._+!-]+$/;
 /** The versions a tree holds release pages for: PEP 440 and the legacy spellings uploads accept, never `.` or `..`. */
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9.+!_-]{0,127}$/;
 const INDEX_FILES: Readonly<Record<string, string>> = {
@@ -183,7 +182,7 @@ export function routeOf(target: string): EdgeRoute {
       return pypiRoute(segments, query);
     case 'packages': {
       const key = segments.join('/');
-      if (!PACKAGE_KEY.test(key)) return notFound('Not Found: no such file on this index.');
+      if (!PACKAGE_PATH.test(key)) return notFound('Not Found: no such file on this index.');
       return { kind: 'file', key, metadata: key.endsWith('.metadata') };
     }
     case 'serversig': {

@@ -17,7 +17,7 @@ import type { PageSource } from './page-source.js';
 import type { ProxyCache } from './proxy-cache.js';
 import type { Timeouts } from './proxy-config.js';
 import type { FileHash } from './simple-page.js';
-import { UpstreamFailure, asFailure, upstreamRequest } from './upstream-client.js';
+import { UpstreamFailure, asFailure, requireOk, upstreamRequest } from './upstream-client.js';
 import type { Upstream } from './upstream.js';
 import type { UpstreamSet } from './upstream-set.js';
 
@@ -175,14 +175,7 @@ export class FileSource {
     if (base === null) throw new UpstreamFailure('not-found', 'no link to this file on this upstream');
     const res = await upstreamRequest(base + suffix, { timeouts, signal });
     progress.firstByte(res.firstByteMs);
-    if (res.status === 404 || res.status === 410) {
-      res.cancel();
-      throw new UpstreamFailure('not-found', `HTTP ${res.status}`, { status: res.status });
-    }
-    if (res.status !== 200) {
-      res.cancel();
-      throw new UpstreamFailure('status', `HTTP ${res.status}`, { status: res.status });
-    }
+    requireOk(res);
     const announced = Number(res.headers['content-length'] ?? NaN);
     const inMemory = Number.isFinite(announced) && announced <= IN_MEMORY;
     const spool = inMemory ? null : this.#d.cache.spoolPath();

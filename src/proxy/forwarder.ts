@@ -14,7 +14,7 @@ import type { FileIndex } from './file-index.js';
 import type { Timeouts } from './proxy-config.js';
 import { serialHeader } from './page-source.js';
 import { proxyFileUrl, type PageFile } from './simple-page.js';
-import { UpstreamFailure, upstreamRequest, type UpstreamResponse } from './upstream-client.js';
+import { UpstreamFailure, requireOk, upstreamRequest, type UpstreamResponse } from './upstream-client.js';
 import type { UpstreamSet } from './upstream-set.js';
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, and the length we may change. */
@@ -88,14 +88,7 @@ export class Forwarder {
     const won = await hedger.run('page', upstreams.order('page', project).upstreams, async (u, signal, progress) => {
       const answer = await upstreamRequest(u.siteUrl(path), { timeouts, signal, headers: { accept: 'application/json' } });
       progress.firstByte(answer.firstByteMs);
-      if (answer.status === 404 || answer.status === 410) {
-        answer.cancel();
-        throw new UpstreamFailure('not-found', `HTTP ${answer.status}`, { status: answer.status });
-      }
-      if (answer.status !== 200) {
-        answer.cancel();
-        throw new UpstreamFailure('status', `HTTP ${answer.status}`, { status: answer.status });
-      }
+      requireOk(answer);
       let doc: Record<string, unknown>;
       try {
         doc = JSON.parse((await answer.text(64 * 1024 * 1024)).toString('utf8')) as Record<string, unknown>;

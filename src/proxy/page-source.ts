@@ -14,7 +14,7 @@ import type { PageSignatures } from './page-signatures.js';
 import type { CachedPage, ProxyCache } from './proxy-cache.js';
 import type { Timeouts } from './proxy-config.js';
 import { parsePage, type ProjectPage } from './simple-page.js';
-import { UpstreamFailure, upstreamRequest } from './upstream-client.js';
+import { UpstreamFailure, requireOk, upstreamRequest } from './upstream-client.js';
 import type { Upstream } from './upstream.js';
 import type { UpstreamSet } from './upstream-set.js';
 
@@ -126,14 +126,7 @@ export class PageSource {
     const url = `${u.root}${encodeURIComponent(name)}/`;
     const res = await upstreamRequest(url, { timeouts, signal, headers: { accept: UPSTREAM_ACCEPT } });
     progress.firstByte(res.firstByteMs);
-    if (res.status === 404 || res.status === 410) {
-      res.cancel();
-      throw new UpstreamFailure('not-found', `HTTP ${res.status}`, { status: res.status });
-    }
-    if (res.status !== 200) {
-      res.cancel();
-      throw new UpstreamFailure('status', `HTTP ${res.status}`, { status: res.status });
-    }
+    requireOk(res);
     const body = await res.text(PAGE_LIMIT);
     const page = parsePage(name, String(res.headers['content-type'] ?? ''), body, url, serialHeader(res.headers['x-pypi-last-serial']));
     // Older than what was already served: refused before its signature is even looked at.

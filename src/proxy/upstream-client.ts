@@ -77,6 +77,13 @@ export interface UpstreamResponse {
   cancel(): void;
 }
 
+/** A 200, or the answer dropped and a failure of its kind: `not-found` for 404 and 410, else `status`. */
+export function requireOk(res: UpstreamResponse): UpstreamResponse {
+  if (res.status === 200) return res;
+  res.cancel();
+  throw new UpstreamFailure(res.status === 404 || res.status === 410 ? 'not-found' : 'status', `HTTP ${res.status}`, { status: res.status });
+}
+
 /** One request; resolves at the response's headers, whatever the status. */
 export function upstreamRequest(url: string, options: RequestOptions): Promise<UpstreamResponse> {
   const { timeouts, signal } = options;

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
 import { loadServerKey, type ServerKey } from '../signing/key-file.js';
 import { SyncEngine } from './engine.js';
-import { FakeIndex } from './fake-index.js';
+import { FakeIndex, treeContents } from './fake-index.js';
 import { RecordingStore } from './recording-store.js';
 import { StaticTree } from './static-tree.js';
 import { LAST_MODIFIED_KEY, ROOT_KEYS, STATE_KEY, projectKeys } from './tree-layout.js';
@@ -40,16 +40,6 @@ function index(): FakeIndex {
   return ix;
 }
 
-/** Every key of the tree with its bytes, but the state object's time. */
-async function contents(tree: StaticTree): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const key of await tree.keys('')) {
-    const bytes = (await tree.read(key))!.toString('utf8');
-    out.set(key, key === STATE_KEY ? bytes.replace(/"time": "[^"]*"/, '') : bytes);
-  }
-  return out;
-}
-
 async function engineOn(tree: StaticTree, source: FakeIndex, key: ServerKey): Promise<SyncEngine> {
   const engine = new SyncEngine({ source, tree, key, logger: silent, settleMs: 300 });
   await engine.open();
@@ -61,7 +51,7 @@ async function reference(key: ServerKey): Promise<Map<string, string>> {
   const tree = new StaticTree(new RecordingStore(new FolderBlobStore(join(await tempDir(), 'tree'))));
   assert.equal((await (await engineOn(tree, index(), key)).runBatch()).ok, true);
   assert.equal(tree.batchesWrites, false);
-  return contents(tree);
+  return treeContents(tree);
 }
 
 describe('first build into a folder store', () => {
@@ -76,7 +66,7 @@ describe('first build into a folder store', () => {
     const result = await engine.runBatch();
     assert.equal(result.ok, true, JSON.stringify(result.failures));
     assert.equal(tree.batchesWrites, false, 'a tree with a root writes atomically');
-    assert.deepEqual(await contents(tree), expected);
+    assert.deepEqual(await treeContents(tree), expected);
     assert.deepEqual((await verifyTree(tree)).problems, []);
     assert.deepEqual(await readdir(join(dir, 'tree', '.tmp')), []);
     // The two HTML pages of a project are one file under two names.
@@ -110,7 +100,7 @@ describe('first build into a folder store', () => {
     const retried = await engine.runBatch();
     assert.equal(retried.ok, true, JSON.stringify(retried.failures));
     assert.deepEqual((await verifyTree(tree)).problems, []);
-    assert.deepEqual(await contents(tree), expected);
+    assert.deepEqual(await treeContents(tree), expected);
     await tree.close();
   });
 
@@ -135,7 +125,7 @@ describe('first build into a folder store', () => {
     const result = await (await engineOn(tree, source, key)).runBatch();
     assert.equal(result.ok, true, JSON.stringify(result.failures));
     assert.deepEqual((await verifyTree(tree)).problems, []);
-    assert.deepEqual(await contents(tree), expected);
+    assert.deepEqual(await treeContents(tree), expected);
     await tree.close();
   });
 });

@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
-import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, OpOptions, PutOptions } from '../blobstore/blob-store.js';
+import type { PutOptions } from '../blobstore/blob-store.js';
 import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
 import { loadServerKey } from '../signing/key-file.js';
 import type { BatchResult } from './batch-result.js';
 import { SyncEngine } from './engine.js';
 import { FakeIndex } from './fake-index.js';
-import { RecordingStore } from './recording-store.js';
+import { ForwardingStore, RecordingStore } from './recording-store.js';
 import type { SourceListing } from './source.js';
 import { StaticTree } from './static-tree.js';
 import { ROOT_KEYS, STATE_KEY, projectKeys } from './tree-layout.js';
@@ -31,17 +31,11 @@ after(async () => {
 const ROOT_PUTS = new Set<string>(Object.values(ROOT_KEYS));
 
 /** Holds puts of the root's keys until allowed, one put per allowance. */
-class RootGate implements BlobStore {
+class RootGate extends ForwardingStore {
   #allowed = Infinity;
   readonly #waiting: (() => void)[] = [];
   /** Root puts that reached the store, held or not. */
   arrived = 0;
-
-  constructor(readonly inner: BlobStore) {}
-
-  get description(): string {
-    return this.inner.description;
-  }
 
   /** Hold every root put from now on. */
   hold(): void {
@@ -62,41 +56,13 @@ class RootGate implements BlobStore {
     return this.#waiting.length;
   }
 
-  async put(key: string, body: Uint8Array | Readable, options?: PutOptions): Promise<void> {
+  override async put(key: string, body: Uint8Array | Readable, options?: PutOptions): Promise<void> {
     if (ROOT_PUTS.has(key)) {
       this.arrived++;
       if (this.#allowed > 0) this.#allowed--;
       else await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
     await this.inner.put(key, body, options);
-  }
-
-  putFile(key: string, localPath: string, options?: PutOptions): Promise<void> {
-    return this.inner.putFile(key, localPath, options);
-  }
-
-  get(key: string, options?: OpOptions & { readonly range?: ByteRange }): Promise<BlobBody> {
-    return this.inner.get(key, options);
-  }
-
-  head(key: string, options?: OpOptions): Promise<BlobInfo> {
-    return this.inner.head(key, options);
-  }
-
-  delete(key: string, options?: OpOptions): Promise<void> {
-    return this.inner.delete(key, options);
-  }
-
-  list(prefix: string, options?: OpOptions): AsyncIterable<BlobEntry> {
-    return this.inner.list(prefix, options);
-  }
-
-  sync(): Promise<void> {
-    return this.inner.sync();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
 import { loadServerKey, type ServerKey } from '../signing/key-file.js';
 import { SyncEngine } from './engine.js';
-import { FakeIndex } from './fake-index.js';
+import { FakeIndex, treeContents } from './fake-index.js';
 import { RecordingStore, type RecordedOp } from './recording-store.js';
 import { StaticTree } from './static-tree.js';
 import { LAST_MODIFIED_KEY, ROOT_KEYS, STATE_KEY, projectKeys } from './tree-layout.js';
@@ -48,16 +48,6 @@ function at(ops: readonly RecordedOp[], op: 'put' | 'delete', key: string): numb
   const i = ops.findIndex((o) => o.op === op && o.key === key);
   assert.ok(i >= 0, `expected ${op} ${key} in ${ops.map((o) => `${o.op} ${o.key}`).join(', ')}`);
   return i;
-}
-
-/** Every key of the tree with its bytes, but the state object's time. */
-async function contents(tree: StaticTree): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const key of await tree.keys('')) {
-    const bytes = (await tree.read(key))!.toString('utf8');
-    out.set(key, key === STATE_KEY ? bytes.replace(/"time": "[^"]*"/, '') : bytes);
-  }
-  return out;
 }
 
 /** Two projects, one with PEP 658 metadata, one with two releases. */
@@ -166,12 +156,12 @@ describe('SyncEngine', () => {
     const s = await subject();
     const index = baseIndex();
     await (await s.engine(index)).runBatch();
-    const before = await contents(s.tree);
+    const before = await treeContents(s.tree);
     s.store.reset();
     const again = await (await s.engine(index)).runBatch({ changes: (await index.changesSince(0)).changes });
     assert.equal(again.ok, true);
     assert.deepEqual(s.store.ops, []);
-    assert.deepEqual(await contents(s.tree), before);
+    assert.deepEqual(await treeContents(s.tree), before);
   });
 
   it('converges after a crash at any write, and every link resolves at the crash', async () => {
@@ -183,7 +173,7 @@ describe('SyncEngine', () => {
     clean.store.reset();
     assert.equal((await (await clean.engine(ref)).runBatch()).ok, true);
     const writes = clean.store.ops.length;
-    const expected = await contents(clean.tree);
+    const expected = await treeContents(clean.tree);
     assert.ok(writes > 15, `the batch writes enough to be interesting (${writes})`);
 
     for (let crashAt = 1; crashAt <= writes; crashAt++) {
@@ -205,7 +195,7 @@ describe('SyncEngine', () => {
       assert.equal(recovered.ok, true, JSON.stringify(recovered.failures));
       const report = await verifyTree(s.tree);
       assert.deepEqual(report.problems, [], `recovered from a crash at write ${crashAt}`);
-      const got = await contents(s.tree);
+      const got = await treeContents(s.tree);
       for (const orphan of report.orphans) got.delete(orphan);
       assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort(), `same keys after a crash at write ${crashAt}`);
       for (const [key, bytes] of expected) if (key !== 'serverkey') assert.equal(got.get(key), bytes, `${key} after a crash at write ${crashAt}`);
@@ -253,7 +243,7 @@ describe('SyncEngine', () => {
     const index = baseIndex();
     const engine = await s.engine(index);
     await engine.runBatch();
-    const before = await contents(s.tree);
+    const before = await treeContents(s.tree);
     index.upload('gamma', '1.0', 'gamma-1.0.tar.gz', 'gamma');
     const { changes } = await index.changesSince(0);
     index.down = true;
@@ -262,7 +252,7 @@ describe('SyncEngine', () => {
     assert.equal(failed.ok, false);
     assert.equal(failed.failures[0]!.code, 'PYEDGE_UNAVAILABLE');
     assert.deepEqual(s.store.ops, []);
-    assert.deepEqual(await contents(s.tree), before);
+    assert.deepEqual(await treeContents(s.tree), before);
     index.down = false;
     const back = await engine.runBatch();
     assert.equal(back.ok, true);

@@ -12,6 +12,8 @@ import { normalizeName } from '../core/names.js';
 import { renderProjectHtml, renderProjectJson, renderProjectJsonApi, renderReleaseJsonApi } from '../render/index.js';
 import type { ChangePage, ProjectSnapshot, SourceChange, SourceListing, SyncSource } from './source.js';
 import type { BatchResult } from './batch-result.js';
+import type { StaticTree } from './static-tree.js';
+import { STATE_KEY } from './tree-layout.js';
 
 /** Where the fake index says its files are (JSON API URLs). */
 export const FAKE_BASE_URL = 'https://fake.example';
@@ -221,4 +223,14 @@ export function batchResult(overrides: Partial<BatchResult> = {}): BatchResult {
     ms: 100,
     ...overrides,
   };
+}
+
+/** Every key of a tree with its bytes, but the state object's time: two trees of the same index compare equal. */
+export async function treeContents(tree: StaticTree): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const key of await tree.keys('')) {
+    const bytes = (await tree.read(key))!.toString('utf8');
+    out.set(key, key === STATE_KEY ? bytes.replace(/"time": "[^"]*"/, '') : bytes);
+  }
+  return out;
 }

@@ -4,6 +4,7 @@
  * after a page stops linking them; `pyedge verify` checks every one.
  */
 import { PyedgeError } from '../core/errors.js';
+import { PACKAGE_PATH } from '../core/hashes.js';
 
 /** A distribution file (or its PEP 658 metadata) a page links to. */
 export interface FileLink {
@@ -30,8 +31,6 @@ export interface ProjectLinks {
   readonly jsonApiSerial: number | null;
 }
 
-/** A tree key of a distribution file, as Warehouse lays them out. */
-export const PACKAGE_PATH = /^packages\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{60}\/[A-Za-z0-9._+!-]+$/;
 /** The same path at the end of an absolute URL (JSON API `url`s). */
 const PACKAGE_URL_TAIL = /\/(packages\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{60}\/[^/?#]+)$/;
 

@@ -1,7 +1,8 @@
 /**
- * A blob store wrapper for tests: records every completed write and delete in
- * order, and can fail ("crash") at the n-th one, to check the engine's write
- * order and its recovery.
+ * Blob store wrappers for tests: `ForwardingStore` passes every call to the
+ * store it wraps, for wrappers that change one or two calls; `RecordingStore`
+ * records every completed write and delete in order, and can fail ("crash") at
+ * the n-th one, to check the engine's write order and its recovery.
  */
 import type { Readable } from 'node:stream';
 import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, OpOptions, PutOptions } from '../blobstore/blob-store.js';
@@ -11,33 +12,20 @@ export interface RecordedOp {
   readonly key: string;
 }
 
-export class RecordingStore implements BlobStore {
-  readonly ops: RecordedOp[] = [];
-  /** Fail every write or delete from the n-th (1-based) on, as if the process had died there. */
-  crashAt: number | null = null;
-  #count = 0;
-
+/** Passes every call to `inner`: extend it and override what a test needs to watch or hold. */
+export class ForwardingStore implements BlobStore {
   constructor(readonly inner: BlobStore) {}
 
   get description(): string {
     return this.inner.description;
   }
 
-  #gate(op: 'put' | 'delete', key: string): void {
-    this.#count++;
-    if (this.crashAt !== null && this.#count >= this.crashAt) throw new Error(`simulated crash before ${op} ${key}`);
+  put(key: string, body: Uint8Array | Readable, options?: PutOptions): Promise<void> {
+    return this.inner.put(key, body, options);
   }
 
-  async put(key: string, body: Uint8Array | Readable, options?: PutOptions): Promise<void> {
-    this.#gate('put', key);
-    await this.inner.put(key, body, options);
-    this.ops.push({ op: 'put', key });
-  }
-
-  async putFile(key: string, localPath: string, options?: PutOptions): Promise<void> {
-    this.#gate('put', key);
-    await this.inner.putFile(key, localPath, options);
-    this.ops.push({ op: 'put', key });
+  putFile(key: string, localPath: string, options?: PutOptions): Promise<void> {
+    return this.inner.putFile(key, localPath, options);
   }
 
   get(key: string, options?: OpOptions & { readonly range?: ByteRange }): Promise<BlobBody> {
@@ -48,10 +36,8 @@ export class RecordingStore implements BlobStore {
     return this.inner.head(key, options);
   }
 
-  async delete(key: string, options?: OpOptions): Promise<void> {
-    this.#gate('delete', key);
-    await this.inner.delete(key, options);
-    this.ops.push({ op: 'delete', key });
+  delete(key: string, options?: OpOptions): Promise<void> {
+    return this.inner.delete(key, options);
   }
 
   list(prefix: string, options?: OpOptions): AsyncIterable<BlobEntry> {
@@ -64,6 +50,36 @@ export class RecordingStore implements BlobStore {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+export class RecordingStore extends ForwardingStore {
+  readonly ops: RecordedOp[] = [];
+  /** Fail every write or delete from the n-th (1-based) on, as if the process had died there. */
+  crashAt: number | null = null;
+  #count = 0;
+
+  #gate(op: 'put' | 'delete', key: string): void {
+    this.#count++;
+    if (this.crashAt !== null && this.#count >= this.crashAt) throw new Error(`simulated crash before ${op} ${key}`);
+  }
+
+  override async put(key: string, body: Uint8Array | Readable, options?: PutOptions): Promise<void> {
+    this.#gate('put', key);
+    await this.inner.put(key, body, options);
+    this.ops.push({ op: 'put', key });
+  }
+
+  override async putFile(key: string, localPath: string, options?: PutOptions): Promise<void> {
+    this.#gate('put', key);
+    await this.inner.putFile(key, localPath, options);
+    this.ops.push({ op: 'put', key });
+  }
+
+  override async delete(key: string, options?: OpOptions): Promise<void> {
+    this.#gate('delete', key);
+    await this.inner.delete(key, options);
+    this.ops.push({ op: 'delete', key });
   }
 
   /** Forget the recorded ops (and the crash). */

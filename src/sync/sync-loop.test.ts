@@ -56,11 +56,17 @@ describe('syncOnce', () => {
 });
 
 describe('watch', () => {
-  it('applies a change as soon as the feed shows it, rides out a source outage, and stops on abort', async () => {
-    const { tree, index, engine } = await setup();
+  /** `watch` with an hour-long reconcile interval (so only the feed drives it), collecting every result. */
+  function watching(engine: SyncEngine, index: FakeIndex): { stop: AbortController; results: BatchResult[]; running: Promise<void> } {
     const stop = new AbortController();
     const results: BatchResult[] = [];
     const running = watch(engine, index, { intervalMs: 60_000, signal: stop.signal, logger: pino({ level: 'silent' }), backoff: fast, onBatch: (r) => results.push(r) });
+    return { stop, results, running };
+  }
+
+  it('applies a change as soon as the feed shows it, rides out a source outage, and stops on abort', async () => {
+    const { tree, index, engine } = await setup();
+    const { stop, results, running } = watching(engine, index);
     try {
       await until('the first sync', async () => (await tree.readState())?.serial === index.serial);
 
@@ -89,9 +95,7 @@ describe('watch', () => {
 
   it('writes the root in the background and reports it as a result of its own; stopping waits for it', async () => {
     const { tree, index, engine } = await setup();
-    const stop = new AbortController();
-    const results: BatchResult[] = [];
-    const running = watch(engine, index, { intervalMs: 60_000, signal: stop.signal, logger: pino({ level: 'silent' }), backoff: fast, onBatch: (r) => results.push(r) });
+    const { stop, results, running } = watching(engine, index);
     try {
       await until('the first sync', async () => (await tree.readState())?.serial === index.serial);
       results.length = 0;

@@ -7,6 +7,7 @@ import { fileEtag, ifNoneMatchHits } from '../../core/etags.js';
 import { parseRange } from '../../core/http-range.js';
 import { normalizeName } from '../../core/names.js';
 import { parseFilename } from '../../core/filenames.js';
+import { PACKAGE_PATH } from '../../core/hashes.js';
 
 /** The normalized project name a distribution filename starts with (best effort, for statistics). */
 function projectOfFilename(filename: string): string {
@@ -17,7 +18,6 @@ function projectOfFilename(filename: string): string {
   }
 }
 
-const PACKAGE_KEY = /^packages\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{60}\/[A-Za-z0-9._+!-]+$/;
 
 export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = async (app, { context }) => {
   const { blobs, db, downloads } = context;
@@ -30,7 +30,7 @@ export const packageRoutes: FastifyPluginAsync<{ context: OriginContext }> = asy
     } catch {
       key = '';
     }
-    if (!PACKAGE_KEY.test(key) || key.includes('..')) {
+    if (!PACKAGE_PATH.test(key) || key.includes('..')) {
       throw new PyedgeError('PYEDGE_NOT_FOUND', 'Not Found: no such file on this index.', { key: key.slice(0, 300) });
     }
     const isMetadata = key.endsWith('.metadata');
