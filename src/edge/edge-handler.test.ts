@@ -9,11 +9,13 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { FolderBlobStore } from '../blobstore/folder/folder-blob-store.js';
 import { strongEtag } from '../core/etags.js';
 import { BlobTreeSource } from './blob-tree-source.js';
 import { EdgeHandler, type RedirectRule } from './edge-handler.js';
+import { serveEdge, type EdgeListener } from './edge-server.js';
 import { FolderTreeSource } from './folder-tree-source.js';
 import { rawRequest, type RawAnswer } from './raw-request.fixture.js';
 import { PAGE_KEEP_BYTES, type TreeSource } from './tree-source.js';
@@ -28,6 +30,9 @@ const API = '{"info": {"name": "demo"}, "last_serial": 7, "releases": {"1.0": []
 const STATE = { format: 'pyedge-tree-v1', serial: 9, rootSerial: 9, newer: {}, time: new Date(Date.now() - 5000).toISOString(), source: 'http://o', key: 'k', rendering: '', projects: 1 };
 
 type Answer = RawAnswer;
+
+/** How long the folder source serves a kept page before checking its file again. */
+const RECHECK_MS = 50;
 
 function fetchRaw(base: string, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
   return rawRequest(base, path, options);
@@ -58,32 +63,42 @@ async function writeTree(root: string, withState: boolean): Promise<void> {
   if (withState) await put(root, 'pyedge-state.json', JSON.stringify(STATE));
 }
 
-async function listen(handler: EdgeHandler): Promise<{ server: Server; url: string }> {
-  const server = createServer(handler.handle);
+type Front = 'lean front' | 'node:http';
+
+/** The handler served as an edge serves it (the lean front over node:http), or by node:http alone. */
+async function listen(handler: EdgeHandler, front: Front): Promise<EdgeListener> {
+  if (front === 'lean front') return serveEdge(handler, 0, '127.0.0.1');
+  const server: Server = createServer(handler.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 const logger = pino({ level: 'silent' });
 
-for (const backEnd of ['folder', 'blob store'] as const) {
-  describe(`edge over a ${backEnd}`, () => {
+for (const [backEnd, front] of [['folder', 'lean front'], ['folder', 'node:http'], ['blob store', 'lean front']] as const) {
+  describe(`edge over a ${backEnd}, ${front}`, () => {
     let root: string;
     let source: TreeSource;
-    let server: Server;
+    let server: EdgeListener;
     let url: string;
     const get = (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> => fetchRaw(url, path, { headers, method });
 
     before(async () => {
       root = await mkdtemp(join(tmpdir(), 'pyedge-edge-'));
       await writeTree(root, true);
-      source = backEnd === 'folder' ? new FolderTreeSource(root) : new BlobTreeSource(new FolderBlobStore(root));
-      ({ server, url } = await listen(new EdgeHandler({ source, redirect: null, logger, statusMaxAgeMs: 0 })));
+      source = backEnd === 'folder' ? new FolderTreeSource(root, { recheckMs: RECHECK_MS }) : new BlobTreeSource(new FolderBlobStore(root));
+      server = await listen(new EdgeHandler({ source, redirect: null, logger, statusMaxAgeMs: 0 }), front);
+      url = server.url;
     });
 
     after(async () => {
-      server.closeAllConnections();
-      server.close();
+      await server.close();
       await source.close();
       await rm(root, { recursive: true, force: true });
     });
@@ -199,9 +214,12 @@ for (const backEnd of ['folder', 'blob store'] as const) {
       assert.equal(nothing.body.toString(), "404 Not Found: there is no project named 'absent' on this index.\n");
     });
 
-    test('a page renamed into place is served new at once', async () => {
+    test('a page renamed into place is served whole, and new once the recheck time has passed', async () => {
       const before = await get('/simple/demo/');
-      await put(root, 'simple/demo/index.html', HTML.replace('SERIAL 7', 'SERIAL 8'));
+      const changed = HTML.replace('SERIAL 7', 'SERIAL 8');
+      await put(root, 'simple/demo/index.html', changed);
+      assert.ok([HTML, changed].includes((await get('/simple/demo/')).body.toString()));
+      await sleep(RECHECK_MS + 10);
       const afterChange = await get('/simple/demo/');
       assert.notEqual(afterChange.headers.etag, before.headers.etag);
       assert.equal(afterChange.headers['x-pypi-last-serial'], '8');
@@ -212,6 +230,7 @@ for (const backEnd of ['folder', 'blob store'] as const) {
     test('a page too large to keep streams, with the same ETag as its bytes', async () => {
       const big = Buffer.from(`{"meta":{"_last-serial":9,"api-version":"1.4"},"projects":[${'{"_last-serial":1,"name":"p"},'.repeat(Math.ceil((PAGE_KEEP_BYTES + 1000) / 30))}{"_last-serial":1,"name":"q"}]}`);
       await put(root, 'simple/index.v1_json', big);
+      await sleep(RECHECK_MS + 10);
       for (let i = 0; i < 2; i++) {
         const r = await get('/simple/', { accept: 'application/vnd.pypi.simple.v1+json' });
         assert.equal(r.status, 200);
@@ -238,19 +257,16 @@ for (const backEnd of ['folder', 'blob store'] as const) {
 
 describe('edge states and redirect mode', () => {
   let root: string;
-  const servers: Server[] = [];
+  const servers: EdgeListener[] = [];
   after(async () => {
-    for (const s of servers) {
-      s.closeAllConnections();
-      s.close();
-    }
+    for (const s of servers) await s.close();
     await rm(root, { recursive: true, force: true });
   });
 
   const start = async (source: TreeSource | null, redirect: RedirectRule | null): Promise<string> => {
-    const { server, url } = await listen(new EdgeHandler({ source, redirect, logger, statusMaxAgeMs: 0 }));
+    const server = await listen(new EdgeHandler({ source, redirect, logger, statusMaxAgeMs: 0 }), 'lean front');
     servers.push(server);
-    return url;
+    return server.url;
   };
 
   test('a tree without a state object serves nothing and is not ready, until it has one', async () => {

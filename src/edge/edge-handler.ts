@@ -17,7 +17,7 @@ import { contentTypeOf, negotiateSimpleFormat } from '../render/negotiate.js';
 import { cacheHeadersOf, FILE_CACHE_CONTROL } from '../sync/purge-targets.js';
 import { projectKeys, releaseKey, SERVER_KEY_KEY } from '../sync/tree-layout.js';
 import { CONTENT_TYPES, MAX_TARGET_LENGTH, routeOf, type EdgeRoute, type SerialSource, type SimplePage } from './edge-routes.js';
-import { sendError, sendRedirect, sendStatusJson, sendStream } from './edge-responses.js';
+import { sendError, sendRedirect, sendStatusJson, sendStream, type EdgeReply, type EdgeRequest } from './edge-responses.js';
 import { readAll, type TreePage, type TreeSource } from './tree-source.js';
 import { TreeStatus, type TreeSnapshot } from './tree-status.js';
 
@@ -67,12 +67,28 @@ export function resolveVersion(versions: readonly string[], version: string): st
   return versions.includes(version) ? version : null;
 }
 
+/** How a page is answered: its key in the tree and the headers that depend on the route. */
+interface PageAnswer {
+  readonly key: string;
+  readonly contentType: string;
+  readonly serialFrom: SerialSource;
+  readonly extra: Readonly<Record<string, string>> | null;
+  /** Chosen by Accept: the answer varies by it. */
+  readonly negotiated: boolean;
+}
+
+function isServerResponse(res: EdgeReply): res is ServerResponse {
+  return typeof (res as Partial<ServerResponse>).setHeader === 'function';
+}
+
 export class EdgeHandler {
   readonly #source: TreeSource | null;
   readonly #redirect: RedirectRule | null;
   readonly #log: Logger;
   readonly status: TreeStatus | null;
   readonly #cacheHeadersOf = new Map<string, CacheHeaders>();
+  /** Routes of recent request targets: a route depends on the target alone. */
+  readonly #routes = new Map<string, EdgeRoute>();
 
   constructor(options: EdgeHandlerOptions) {
     this.#source = options.source;
@@ -86,17 +102,18 @@ export class EdgeHandler {
    * pages kept in memory) is answered without a promise; the rest goes on asynchronously.
    */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    let pending: Promise<void> | void;
+    let pending: Promise<void>;
     try {
-      pending = this.#handle(req, res);
+      if (this.answerNow(req, res)) return;
+      pending = this.#later(req, res, this.#routeOf(req.url ?? '/'));
     } catch (err) {
       this.#fail(req, res, err);
       return;
     }
-    if (pending) pending.catch((err: unknown) => this.#fail(req, res, err));
+    pending.catch((err: unknown) => this.#fail(req, res, err));
   };
 
-  #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  #fail(req: EdgeRequest, res: EdgeReply, err: unknown): void {
     if (isPyedgeError(err) && err.status < 500) {
       sendError(req, res, err.status, err.message);
       return;
@@ -106,55 +123,102 @@ export class EdgeHandler {
     else sendError(req, res, 500, 'Internal server error. The problem has been logged.');
   }
 
-  #handle(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
+  /**
+   * Answers the request if that needs no I/O (refusals, redirects, health, pages kept in
+   * memory) and returns true; returns false, having written nothing, when it needs more
+   * (a page or file to read, the tree's state to load): then `handle` must take it.
+   */
+  answerNow(req: EdgeRequest, res: EdgeReply): boolean {
+    try {
+      return this.#now(req, res);
+    } catch (err) {
+      this.#fail(req, res, err);
+      return true;
+    }
+  }
+
+  #now(req: EdgeRequest, res: EdgeReply): boolean {
     const target = req.url ?? '/';
     if (target.length > MAX_TARGET_LENGTH) {
-      return sendError(req, res, 414, `URI Too Long: request targets are limited to ${MAX_TARGET_LENGTH} characters.`);
+      sendError(req, res, 414, `URI Too Long: request targets are limited to ${MAX_TARGET_LENGTH} characters.`);
+      return true;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return sendError(req, res, 405, 'Method Not Allowed: this index is read-only here; use GET or HEAD.', { allow: 'GET, HEAD' });
+      sendError(req, res, 405, 'Method Not Allowed: this index is read-only here; use GET or HEAD.', { allow: 'GET, HEAD' });
+      return true;
     }
-    const route = routeOf(target);
+    const route = this.#routeOf(target);
     if (this.#redirect !== null && this.#redirects(route, target)) {
-      return sendRedirect(res, 302, this.#redirect.base + target, REDIRECT_CACHE_CONTROL);
+      sendRedirect(res, 302, this.#redirect.base + target, REDIRECT_CACHE_CONTROL);
+      return true;
     }
     switch (route.kind) {
       case 'health':
-        return sendStatusJson(req, res, 200, { status: 'ok' });
+        sendStatusJson(req, res, 200, { status: 'ok' });
+        return true;
       case 'ready':
-        return this.#ready(req, res);
+        return false;
       case 'home':
         res.writeHead(200, { 'content-type': CONTENT_TYPES.html, 'cache-control': 'no-store', 'content-length': HOME.length });
         res.end(req.method === 'HEAD' ? undefined : HOME);
-        return;
+        return true;
       case 'moved':
-        return sendRedirect(res, 301, route.location, MOVED_CACHE_CONTROL);
+        sendRedirect(res, 301, route.location, MOVED_CACHE_CONTROL);
+        return true;
       case 'bad-request':
-        return sendError(req, res, 400, route.message);
+        sendError(req, res, 400, route.message);
+        return true;
       case 'not-found':
-        return sendError(req, res, 404, route.message);
+        sendError(req, res, 404, route.message);
+        return true;
       default:
         break;
     }
     const source = this.#source;
-    if (source === null || this.status === null) return sendError(req, res, 404, 'Not Found: this edge only redirects, and not this path.');
+    if (source === null || this.status === null) {
+      sendError(req, res, 404, 'Not Found: this edge only redirects, and not this path.');
+      return true;
+    }
     const snapshot = this.status.current();
-    if (snapshot instanceof Promise) return snapshot.then((s) => this.#tree(req, res, source, s, route));
-    return this.#tree(req, res, source, snapshot, route);
+    if (snapshot instanceof Promise) return false;
+    if (snapshot.state === null) {
+      this.#unpublished(req, res);
+      return true;
+    }
+    if (route.kind !== 'simple' && route.kind !== 'page') return false;
+    const page = this.#pageOf(req, snapshot, route);
+    if (page === null) {
+      sendError(req, res, 406, SIMPLE_NOT_ACCEPTABLE, { vary: 'Accept' });
+      return true;
+    }
+    const kept = source.kept?.(page.key);
+    if (kept === undefined) return false;
+    this.#sendPage(req, res, snapshot, page, kept);
+    return true;
   }
 
-  /** A request for something in the tree. */
-  #tree(req: IncomingMessage, res: ServerResponse, source: TreeSource, snapshot: TreeSnapshot, route: EdgeRoute): Promise<void> | void {
-    if (snapshot.state === null) {
-      return sendError(req, res, 503, "Service Unavailable: this edge's tree has not been published yet (it has no pyedge-state.json).", { 'retry-after': '5' });
+  #routeOf(target: string): EdgeRoute {
+    let route = this.#routes.get(target);
+    if (route === undefined) {
+      if (this.#routes.size >= 4096) this.#routes.clear();
+      route = routeOf(target);
+      this.#routes.set(target, route);
     }
+    return route;
+  }
+
+  /** What `answerNow` left: the tree's state, pages and files read from the tree. */
+  async #later(req: IncomingMessage, res: ServerResponse, route: EdgeRoute): Promise<void> {
+    if (route.kind === 'ready') return this.#ready(req, res);
+    const source = this.#source!;
+    const snapshot = await this.status!.current();
+    if (snapshot.state === null) return this.#unpublished(req, res);
     switch (route.kind) {
       case 'simple':
-        return this.#simple(req, res, source, snapshot, route);
       case 'page': {
-        // The id of the key that signed the tree's pages, beside that key (as the origin names its own).
-        const extra = route.cors ? JSON_API_CORS_HEADERS : route.key === SERVER_KEY_KEY ? { 'x-pyedge-key-id': snapshot.state.key } : null;
-        return this.#page(req, res, source, snapshot, route.key, route.contentType, route.serial, extra);
+        const page = this.#pageOf(req, snapshot, route);
+        if (page === null) return sendError(req, res, 406, SIMPLE_NOT_ACCEPTABLE, { vary: 'Accept' });
+        return this.#page(req, res, source, snapshot, page);
       }
       case 'release':
         return this.#release(req, res, source, snapshot, route);
@@ -163,6 +227,25 @@ export class EdgeHandler {
       default:
         return sendError(req, res, 404, 'Not Found: there is no such page on this index.');
     }
+  }
+
+  #unpublished(req: EdgeRequest, res: EdgeReply): void {
+    sendError(req, res, 503, "Service Unavailable: this edge's tree has not been published yet (it has no pyedge-state.json).", { 'retry-after': '5' });
+  }
+
+  /** The tree page a Simple or other page route asks for, with how to answer it; null when no Simple format fits the request's Accept. */
+  #pageOf(req: EdgeRequest, snapshot: TreeSnapshot, route: SimplePage | Extract<EdgeRoute, { kind: 'page' }>): PageAnswer | null {
+    if (route.kind === 'simple') {
+      const target = req.url!;
+      const q = target.indexOf('?');
+      const format = negotiateSimpleFormat(req.headers.accept, q < 0 ? undefined : formatParam(target.slice(q)));
+      if (format === null) return null;
+      const key = format === 'json' ? route.keys.v1Json : format === 'html' ? route.keys.v1Html : route.keys.html;
+      return { key, contentType: contentTypeOf(format), serialFrom: route.serial, extra: null, negotiated: true };
+    }
+    // The id of the key that signed the tree's pages, beside that key (as the origin names its own).
+    const extra = route.cors ? JSON_API_CORS_HEADERS : route.key === SERVER_KEY_KEY ? { 'x-pyedge-key-id': snapshot.state?.key ?? '' } : null;
+    return { key: route.key, contentType: route.contentType, serialFrom: route.serial, extra, negotiated: false };
   }
 
   /** Whether redirect mode sends this request to the CDN: tree paths under a chosen prefix, once normalized. */
@@ -191,51 +274,25 @@ export class EdgeHandler {
     });
   }
 
-  #simple(req: IncomingMessage, res: ServerResponse, source: TreeSource, snapshot: TreeSnapshot, route: SimplePage): Promise<void> | void {
-    const q = req.url!.indexOf('?');
-    const format = negotiateSimpleFormat(req.headers.accept, q < 0 ? undefined : formatParam(req.url!.slice(q)));
-    if (format === null) return sendError(req, res, 406, SIMPLE_NOT_ACCEPTABLE, { vary: 'Accept' });
-    const key = format === 'json' ? route.keys.v1Json : format === 'html' ? route.keys.v1Html : route.keys.html;
-    return this.#page(req, res, source, snapshot, key, contentTypeOf(format), route.serial, null, true);
+  #page(req: IncomingMessage, res: ServerResponse, source: TreeSource, snapshot: TreeSnapshot, answer: PageAnswer): Promise<void> | void {
+    const kept = source.kept?.(answer.key);
+    if (kept !== undefined) return this.#sendPage(req, res, snapshot, answer, kept);
+    return source.page(answer.key).then((page) => this.#sendPage(req, res, snapshot, answer, page));
   }
 
-  #page(
-    req: IncomingMessage,
-    res: ServerResponse,
-    source: TreeSource,
-    snapshot: TreeSnapshot,
-    key: string,
-    contentType: string,
-    serialFrom: SerialSource,
-    extra: Readonly<Record<string, string>> | null,
-    negotiated = false,
-  ): Promise<void> | void {
-    const kept = source.kept?.(key);
-    if (kept !== undefined) return this.#sendPage(req, res, snapshot, key, kept, contentType, serialFrom, extra, negotiated);
-    return source.page(key).then((page) => this.#sendPage(req, res, snapshot, key, page, contentType, serialFrom, extra, negotiated));
-  }
-
-  #sendPage(
-    req: IncomingMessage,
-    res: ServerResponse,
-    snapshot: TreeSnapshot,
-    key: string,
-    page: TreePage | null,
-    contentType: string,
-    serialFrom: SerialSource,
-    extra: Readonly<Record<string, string>> | null,
-    negotiated: boolean,
-  ): void {
+  /** A page's answer: whole from memory (at once), or streamed (only on node:http). */
+  #sendPage(req: EdgeRequest, res: EdgeReply, snapshot: TreeSnapshot, answer: PageAnswer, page: TreePage | null): void {
+    const { key, serialFrom, extra } = answer;
     if (page === null) {
       const m = /^(?:simple|pypi)\/([^/]+)\//.exec(key);
       return sendError(req, res, 404, m ? `Not Found: there is no project named '${m[1]}' on this index.` : 'Not Found: there is no such page on this index.');
     }
     const { meta } = page;
     const cache = this.#cacheHeaders(key);
-    const headers: string[] = ['content-type', contentType, 'etag', meta.etag, 'cache-control', cache.cacheControl ?? ''];
+    const headers: string[] = ['content-type', answer.contentType, 'etag', meta.etag, 'cache-control', cache.cacheControl ?? ''];
     if (cache.surrogateControl) headers.push('surrogate-control', cache.surrogateControl);
     if (cache.surrogateKey) headers.push('surrogate-key', cache.surrogateKey);
-    if (negotiated) headers.push('vary', 'Accept');
+    if (answer.negotiated) headers.push('vary', 'Accept');
     if (extra !== null) for (const name in extra) headers.push(name, extra[name]!);
     const serial = serialFrom === 'body' ? meta.serial : serialFrom === 'state' ? (snapshot.state?.serial ?? null) : null;
     if (serial !== null) headers.push('x-pypi-last-serial', String(serial));
@@ -249,9 +306,10 @@ export class EdgeHandler {
     if (req.method === 'HEAD' || page.body !== null) {
       page.release();
       res.writeHead(200, headers);
-      res.end(req.method === 'HEAD' ? undefined : page.body);
+      res.end(req.method === 'HEAD' ? undefined : (page.body ?? undefined));
       return;
     }
+    if (!isServerResponse(res)) throw new Error('a streamed page needs a node:http response');
     const body = page.stream();
     res.writeHead(200, headers);
     sendStream(res, body, (err) => this.#log.warn({ err, key }, 'page stream failed'));
@@ -271,7 +329,7 @@ export class EdgeHandler {
   async #release(req: IncomingMessage, res: ServerResponse, source: TreeSource, snapshot: TreeSnapshot, route: Extract<EdgeRoute, { kind: 'release' }>): Promise<void> {
     const { name, version } = route;
     if (!route.nameMoved && (await this.#exists(source, releaseKey(name, version)))) {
-      return this.#page(req, res, source, snapshot, releaseKey(name, version), CONTENT_TYPES.json, 'body', JSON_API_CORS_HEADERS);
+      return this.#page(req, res, source, snapshot, { key: releaseKey(name, version), contentType: CONTENT_TYPES.json, serialFrom: 'body', extra: JSON_API_CORS_HEADERS, negotiated: false });
     }
     // `1.0.0` for `1.0`, or a name to normalize: the stored spelling, from the project's JSON API releases.
     const project = await source.page(projectKeys(name).jsonApi);

@@ -3,15 +3,31 @@
  * origin's style (a status, a plain-text message a user can act on, never
  * cached), redirects, pages from memory or a stream, and files with ranges.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { reasonPhrase } from '../origin/http-errors.js';
+
+/** What the edge reads of a request: node:http's IncomingMessage, or the lean front's (lean-http.ts). */
+export interface EdgeRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** Where an answer given at once is written: node:http's ServerResponse, or the lean front's. */
+export interface EdgeReply {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers?: OutgoingHttpHeaders | string[]): unknown;
+  writeHead(status: number, reason: string, headers?: OutgoingHttpHeaders | string[]): unknown;
+  end(body?: Buffer): unknown;
+  destroy(): unknown;
+}
 
 /** Headers every error answer carries besides its own. */
 const ERROR_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } as const;
 
 /** An error answer: `STATUS message` as text, the message also as the reason phrase. */
-export function sendError(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: OutgoingHttpHeaders = {}): void {
+export function sendError(req: EdgeRequest, res: EdgeReply, status: number, message: string, headers: OutgoingHttpHeaders = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -22,13 +38,13 @@ export function sendError(req: IncomingMessage, res: ServerResponse, status: num
 }
 
 /** A redirect with an empty body. */
-export function sendRedirect(res: ServerResponse, status: 301 | 302, location: string, cacheControl: string): void {
+export function sendRedirect(res: EdgeReply, status: 301 | 302, location: string, cacheControl: string): void {
   res.writeHead(status, ['location', location, 'cache-control', cacheControl, 'content-length', '0']);
   res.end();
 }
 
 /** A small JSON document that must never be cached (health and readiness). */
-export function sendStatusJson(req: IncomingMessage, res: ServerResponse, status: number, doc: unknown): void {
+export function sendStatusJson(req: EdgeRequest, res: EdgeReply, status: number, doc: unknown): void {
   const body = Buffer.from(`${JSON.stringify(doc)}\n`);
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': body.length });
   res.end(req.method === 'HEAD' ? undefined : body);

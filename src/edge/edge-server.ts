@@ -1,4 +1,4 @@
-/** Starts an edge: opens its tree, listens with plain node:http, stops cleanly. */
+/** Starts an edge: opens its tree, listens with the lean front over node:http, stops cleanly. */
 import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +10,10 @@ import { EdgeHandler } from './edge-handler.js';
 import { FolderTreeSource } from './folder-tree-source.js';
 import type { TreeSource } from './tree-source.js';
 import { listenHttp } from '../runtime/listen.js';
+import { LeanHttpFront } from './lean-http.js';
+
+/** How long an idle connection is kept open, as node:http's keepAliveTimeout. */
+const KEEP_ALIVE_MS = 65_000;
 
 export interface RunningEdge {
   /** e.g. `http://127.0.0.1:8081` (no trailing slash). */
@@ -43,26 +47,50 @@ export async function startEdge(config: EdgeConfig, logger: Logger): Promise<Run
     redirect: config.redirectTo === null ? null : { base: config.redirectTo, prefixes: config.redirectPaths },
     logger,
   });
-  const server: Server = createServer({ keepAliveTimeout: 65_000 }, handler.handle);
+  const listener = await serveEdge(handler, config.port, config.host);
+  if (handler.status) void handler.status.refresh();
+  return {
+    url: listener.url,
+    handler,
+    async close() {
+      await listener.close();
+      await source?.close();
+    },
+  };
+}
+
+export interface EdgeListener {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `handler` on `host:port`: the lean front answers what the handler can
+ * answer at once, node:http the rest (lean-http.ts).
+ */
+export async function serveEdge(handler: EdgeHandler, port: number, host: string): Promise<EdgeListener> {
+  const server: Server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, handler.handle);
   server.on('clientError', (err, socket) => {
     // What Node's parser refuses: 431 for oversized headers, else 400 (Node's own answers, kept quiet in the log).
     const status = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
     if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     else socket.destroy(err);
   });
-  const url = await listenHttp(server, config.port, config.host);
-  if (handler.status) void handler.status.refresh();
+  // node:http gets only the connections the lean front hands over; it never listens itself, so its
+  // connection tracking (closing idle connections, header and request timeouts), which starts on
+  // 'listening', is started here.
+  server.emit('listening');
+  const front = new LeanHttpFront((req, res) => handler.answerNow(req, res), server, { keepAliveMs: KEEP_ALIVE_MS });
+  const url = await listenHttp(front.server, port, host);
   return {
     url,
-    handler,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // Downloads under way get a moment to finish, then go.
-        setTimeout(() => server.closeAllConnections(), 5_000).unref();
-      });
-      await source?.close();
+      const stopped = front.close();
+      server.close();
+      // Downloads under way get a moment to finish, then go.
+      const timer = setTimeout(() => server.closeAllConnections(), 5_000);
+      await stopped;
+      clearTimeout(timer);
     },
   };
 }

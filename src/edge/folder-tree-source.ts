@@ -1,8 +1,10 @@
 /**
  * A tree in a local folder, read with the file system directly: the edge's
- * fast path. Small pages are kept in memory and checked against the file at
- * every request with one `stat` (a page the publisher renames into place is a
- * new inode, so the check cannot miss a change); files are sent from
+ * fast path. Small pages are kept in memory and checked against the file with
+ * one `stat` when a request comes more than `recheckMs` after the last check
+ * (a page the publisher renames into place is a new inode, so the check cannot
+ * miss a change; between checks, a replaced page is served at most that much
+ * longer, as a complete earlier version); files are sent from
  * descriptors kept open and checked the same way (open-files.ts), each
  * pinning the version opened. Temp files (`.tmp/`) are never reached: the
  * routes build only layout keys.
@@ -25,6 +27,8 @@ const FILE_CHUNK = 1024 * 1024;
 interface Kept {
   /** The file the page was read from. */
   readonly stats: Stats;
+  /** When the file was last found to be this one (ms, performance.now()). */
+  checkedAt: number;
   readonly meta: PageMeta;
   /** The page, for pages up to PAGE_KEEP_BYTES (else only its meta is kept). */
   readonly page: TreePage | null;
@@ -72,6 +76,8 @@ async function describeOpen(fh: FileHandle, size: number): Promise<PageMeta> {
 export interface FolderTreeOptions {
   /** Most bytes of small pages kept in memory (least recently used go first). */
   readonly keepBytes?: number;
+  /** How long a kept page is served without checking its file again, in ms (default 100). */
+  readonly recheckMs?: number;
 }
 
 export class FolderTreeSource implements TreeSource {
@@ -80,12 +86,14 @@ export class FolderTreeSource implements TreeSource {
   readonly #kept = new Map<string, Kept>();
   #keptBytes = 0;
   readonly #keepBytes: number;
+  readonly #recheckMs: number;
   readonly #files = new OpenFiles();
 
   constructor(root: string, options: FolderTreeOptions = {}) {
     this.#root = path.resolve(root);
     this.description = `folder ${this.#root}`;
     this.#keepBytes = options.keepBytes ?? 64 * 1024 * 1024;
+    this.#recheckMs = options.recheckMs ?? 100;
   }
 
   /** Keys come from the routes (layout names only, never `.` or `..`): joined as strings, without path.join's work. */
@@ -139,10 +147,13 @@ export class FolderTreeSource implements TreeSource {
   }
 
   readonly kept = (key: string): TreePage | null | undefined => {
+    const kept = this.#kept.get(key);
+    const now = performance.now();
+    if (kept !== undefined && kept.page !== null && now - kept.checkedAt < this.#recheckMs) return kept.page;
     const st = this.#stat(key);
     if (st === null) return null;
-    const kept = this.#kept.get(key);
     if (kept === undefined || kept.page === null || !sameFile(kept.stats, st)) return undefined;
+    kept.checkedAt = now;
     // Most recently used last.
     this.#kept.delete(key);
     this.#kept.set(key, kept);
@@ -163,14 +174,14 @@ export class FolderTreeSource implements TreeSource {
         await fh.close();
         const meta = describePage(body);
         const page = inMemory(meta, body);
-        this.#keep(key, { stats: ost, meta, page });
+        this.#keep(key, { stats: ost, checkedAt: performance.now(), meta, page });
         return page;
       }
       // A large page: its meta is worked out once per version, its bytes stream from this descriptor.
       let meta = kept !== undefined && sameFile(kept.stats, ost) ? kept.meta : null;
       if (meta === null) {
         meta = await describeOpen(fh, ost.size);
-        this.#keep(key, { stats: ost, meta, page: null });
+        this.#keep(key, { stats: ost, checkedAt: performance.now(), meta, page: null });
       }
       let streamed = false;
       return {

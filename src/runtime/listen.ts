@@ -1,6 +1,5 @@
-/** Start a node:http server listening, for the servers that do not run on fastify (edge, proxy, metrics). */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+/** Start a server listening (node:http, or a net server speaking HTTP), for the servers that do not run on fastify (edge, proxy, metrics). */
+import type { AddressInfo, Server } from 'node:net';
 
 /** Listen on `host:port` (0: a free port); resolves to its base URL, `http://HOST:PORT` (IPv6 in brackets). */
 export async function listenHttp(server: Server, port: number, host: string): Promise<string> {
