@@ -268,8 +268,8 @@ export class LeanHttpFront {
           socket.destroy();
           return;
         }
-        // Answers to pipelined requests go out together, in one write.
-        if (!corked && end + 4 < buf.length) {
+        // Head and body, and the answers to pipelined requests, go out together in one write.
+        if (!corked && (reply.body !== null || end + 4 < buf.length)) {
           socket.cork();
           corked = true;
         }
