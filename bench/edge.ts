@@ -4,10 +4,11 @@
  * a 1 MB file, and redirect mode versus nginx answering a static 302.
  * Run after a build: `node dist/bench/edge.js [--help]`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { processCpu } from './lib/cpu-usage.js';
 import { runLoad } from './lib/load.js';
 import { startNginx } from './lib/nginx.js';
 import { createToken, freePort, PYEDGE_BIN, runCommand, startOrigin, startService, stopAll, type Service } from './lib/processes.js';
@@ -73,6 +74,25 @@ function startEdge(args: readonly string[]): Promise<Service> {
   });
 }
 
+/** A service's process and its children (nginx's workers). */
+async function pidsOf(service: Service): Promise<number[]> {
+  const pid = service.child.pid;
+  if (pid === undefined) return [];
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return [pid, ...children.split(' ').filter((x) => x !== '').map(Number)];
+}
+
+/** CPU milliseconds (user + system) the processes have used so far; NaN where /proc is not there. */
+async function cpuMs(pids: readonly number[]): Promise<number> {
+  let ms = 0;
+  for (const pid of pids) {
+    const c = await processCpu(pid);
+    if (c === null) return NaN;
+    ms += c.userMs + c.systemMs;
+  }
+  return ms;
+}
+
 async function bytesOf(url: string): Promise<{ status: number; bytes: Buffer; location: string | null }> {
   const res = await fetch(url, { redirect: 'manual' });
   return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), location: res.headers.get('location') };
@@ -118,17 +138,27 @@ async function main(): Promise<void> {
     };
     const cases = Object.keys(targets) as Case[];
     const results = new Map<string, WrkResult[]>();
+    // CPU per answer of the server alone: steadier than req/s on a shared machine, where wrk and other work take turns on the cores.
+    const cpuPerRequest = new Map<string, number[]>();
+    const pids: Record<Server, Record<Case, number[]>> = {
+      nginx: { page: await pidsOf(nginx.service), file: await pidsOf(nginx.service), redirect: await pidsOf(nginx.service) },
+      edge: { page: await pidsOf(edge), file: await pidsOf(edge), redirect: await pidsOf(redirector) },
+    };
     for (let round = 1; round <= rounds; round++) {
       for (const c of cases) {
         for (const s of ['nginx', 'edge'] as const) {
           if (round === 1 && Number(opts.warmup) > 0) await runWrk(targets[c][s], { ...wrkOptions, seconds: Number(opts.warmup) });
+          const cpu0 = await cpuMs(pids[s][c]);
           const r = await runWrk(targets[c][s], wrkOptions);
-          process.stderr.write(`round ${round}: ${c} ${s}: ${fixed(r.perSecond)} req/s, p50 ${fixed(r.p50Ms, 2)} ms, p99 ${fixed(r.p99Ms, 2)} ms, errors ${r.errors}\n`);
+          const cpuUs = ((await cpuMs(pids[s][c])) - cpu0) * 1000 / r.requests;
+          cpuPerRequest.set(`${c} ${s}`, [...(cpuPerRequest.get(`${c} ${s}`) ?? []), cpuUs]);
+          process.stderr.write(`round ${round}: ${c} ${s}: ${fixed(r.perSecond)} req/s, p50 ${fixed(r.p50Ms, 2)} ms, p99 ${fixed(r.p99Ms, 2)} ms, CPU ${fixed(cpuUs, 1)} µs/request, errors ${r.errors}\n`);
           results.set(`${c} ${s}`, [...(results.get(`${c} ${s}`) ?? []), r]);
         }
       }
     }
     const rate = (c: Case, s: Server): number => median(results.get(`${c} ${s}`)!.map((r) => r.perSecond));
+    const cpu = (c: Case, s: Server): number => median(cpuPerRequest.get(`${c} ${s}`)!);
     const targetRatio: Record<Case, number> = { page: 0.6, file: 0.6, redirect: 0.8 };
     const label: Record<Case, string> = {
       page: `project page (${pageBytes} B HTML)`,
@@ -145,6 +175,7 @@ async function main(): Promise<void> {
           s === 'edge' ? `${fixed(rate(c, 'edge') / rate(c, 'nginx'), 2)}× (target ≥ ${targetRatio[c]}×)` : '1×',
           fixed(median(rs.map((r) => r.p50Ms)), 2),
           fixed(median(rs.map((r) => r.p99Ms)), 2),
+          s === 'edge' ? `${fixed(cpu(c, s), 1)} (${fixed(cpu(c, s) / cpu(c, 'nginx'), 2)}× nginx's)` : fixed(cpu(c, s), 1),
           String(rs.reduce((n, r) => n + r.errors, 0)),
         ];
       }),
@@ -152,7 +183,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nedge benchmark, ${new Date().toISOString().slice(0, 10)}, node ${process.version}: ` +
         `wrk -t${wrkOptions.threads} -c${wrkOptions.connections} -d${wrkOptions.seconds}s --latency, ${rounds} round(s), median of rounds\n\n` +
-        markdownTable(['request', 'server', 'req/s', 'vs. nginx', 'p50 ms', 'p99 ms', 'errors'], rows) +
+        markdownTable(['request', 'server', 'req/s', 'vs. nginx', 'p50 ms', 'p99 ms', 'server CPU µs/request', 'errors'], rows) +
         '\n',
     );
     // wrk counts 3xx as fine; anything else (4xx, 5xx, socket errors) fails the run.
