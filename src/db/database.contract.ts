@@ -149,6 +149,28 @@ export function runDatabaseContract(label: string, make: MakeDatabase): void {
         assert.equal(await db.getCoreMetadata(wheel.file.path), undefined);
       }));
 
+    it('getProjectStates reads many projects as getProjectState does, with their PEP 658 metadata when asked', () =>
+      withDb(async (db) => {
+        const alice = await db.ensureUser('alice');
+        await db.addFile(upload(alice, 'meta', '1.0', 'meta-1.0-py3-none-any.whl'));
+        await db.addFile(upload(alice, 'meta', '1.0', 'meta-1.0.tar.gz'));
+        await db.addFile(upload(alice, 'meta', '0.9', 'meta-0.9.tar.gz'));
+        await db.addFile(upload(alice, 'plain', '2.0', 'plain-2.0.tar.gz'));
+        const names = ['plain', 'nothing-here', 'meta'];
+        const read = await db.getProjectStates(names, { coreMetadata: true });
+        assert.equal(read.length, 3);
+        assert.equal(read[1], undefined);
+        assert.deepEqual(read[0]?.state, await db.getProjectState('plain'));
+        assert.deepEqual(read[2]?.state, await db.getProjectState('meta'));
+        assert.deepEqual(read[0]?.coreMetadata, new Map());
+        const wheel = read[2]!.state.files.find((f) => f.filename === 'meta-1.0-py3-none-any.whl')!;
+        assert.deepEqual(read[2]?.coreMetadata, new Map([[wheel.path, 'metadata:meta-1.0-py3-none-any.whl']]));
+        const without = await db.getProjectStates(names);
+        assert.deepEqual(without[2]?.state, read[2]?.state);
+        assert.deepEqual(without[2]?.coreMetadata, new Map(), 'no metadata unless asked');
+        assert.deepEqual(await db.getProjectStates([]), []);
+      }));
+
     it('a user without a role on the project gets FORBIDDEN and nothing changes', () =>
       withDb(async (db) => {
         const alice = await db.ensureUser('alice');

@@ -79,6 +79,12 @@ export interface DatabaseStats {
  * The index's database. Every change writes changelog entries with the next
  * serials (strictly increasing, no gaps) in the same transaction as the change.
  */
+/** A project's state with the PEP 658 metadata of its files that have some, by the file's blob key. */
+export interface ProjectStateWithMetadata {
+  readonly state: ProjectState;
+  readonly coreMetadata: ReadonlyMap<string, string>;
+}
+
 export interface Database {
   /** Which engine this is. */
   readonly dialect: 'sqlite' | 'postgres';
@@ -99,6 +105,11 @@ export interface Database {
   // Reads
   getProject(normalizedName: string): Promise<Project | undefined>;
   getProjectState(normalizedName: string): Promise<ProjectState | undefined>;
+  /**
+   * Several projects (undefined for a name without one), all read at one state of the database;
+   * with `coreMetadata`, the PEP 658 metadata of their files too. What the sync routes read in bulk.
+   */
+  getProjectStates(normalizedNames: readonly string[], options?: { coreMetadata?: boolean }): Promise<(ProjectStateWithMetadata | undefined)[]>;
   /** Every project with files or releases, ordered by normalized name. */
   listProjects(): Promise<ProjectListing[]>;
   /** One page of listProjects: names after `after` (exclusive; '' for the start), at most `limit`. */

@@ -2,14 +2,29 @@
 import type { Kysely, Transaction } from 'kysely';
 import { PyedgeError } from '../core/errors.js';
 import type { ApiToken, Change, Project, ProjectListing, ProjectState, ProjectStatus, Role, User } from '../core/model.js';
-import { compareVersions } from '../core/versions.js';
 import { applyUpload, kyselyUploadWriter, shouldRetryUpload } from './add-file.js';
 import { importBatch, type ImportRecord, type ImportResult } from './bulk-import.js';
-import type { Actor, AddFileInput, AddFileResult, Database, DatabaseStats, DownloadCount, RemovalResult } from './database.js';
+import type { Actor, AddFileInput, AddFileResult, Database, DatabaseStats, DownloadCount, ProjectStateWithMetadata, RemovalResult } from './database.js';
 import * as manage from './manage-project.js';
 import { migrateToLatest } from './migrations/migrations.js';
-import { toApiToken, toChange, toProject, toProjectFile, toRelease } from './rows.js';
+import { toApiToken, toChange, toProject, toProjectState } from './rows.js';
 import type { Schema } from './schema.js';
+
+/** One project's state, read inside a snapshot. */
+async function readProjectState(db: Kysely<Schema>, normalizedName: string): Promise<ProjectState | undefined> {
+  const row = await db.selectFrom('projects').selectAll().where('normalized_name', '=', normalizedName).executeTakeFirst();
+  if (!row) return undefined;
+  const releases = await db.selectFrom('releases').selectAll().where('project_id', '=', row.id).execute();
+  const files = await db
+    .selectFrom('files as f')
+    .innerJoin('releases as r', 'r.id', 'f.release_id')
+    .selectAll('f')
+    .select(['r.version', 'r.yanked', 'r.yanked_reason'])
+    .where('r.project_id', '=', row.id)
+    .orderBy('f.filename')
+    .execute();
+  return toProjectState(row, releases, files);
+}
 
 export abstract class KyselyDatabase implements Database {
   abstract readonly dialect: 'sqlite' | 'postgres';
@@ -99,23 +114,27 @@ export abstract class KyselyDatabase implements Database {
   }
 
   async getProjectState(normalizedName: string): Promise<ProjectState | undefined> {
+    return this.snapshot((db) => readProjectState(db, normalizedName));
+  }
+
+  async getProjectStates(normalizedNames: readonly string[], options: { coreMetadata?: boolean } = {}): Promise<(ProjectStateWithMetadata | undefined)[]> {
     return this.snapshot(async (db) => {
-      const row = await db.selectFrom('projects').selectAll().where('normalized_name', '=', normalizedName).executeTakeFirst();
-      if (!row) return undefined;
-      const releases = await db.selectFrom('releases').selectAll().where('project_id', '=', row.id).execute();
-      const files = await db
-        .selectFrom('files as f')
-        .innerJoin('releases as r', 'r.id', 'f.release_id')
-        .selectAll('f')
-        .select(['r.version', 'r.yanked', 'r.yanked_reason'])
-        .where('r.project_id', '=', row.id)
-        .orderBy('f.filename')
-        .execute();
-      return {
-        project: toProject(row),
-        releases: releases.map(toRelease).sort((a, b) => compareVersions(a.canonicalVersion, b.canonicalVersion)),
-        files: files.map(toProjectFile),
-      };
+      const out: (ProjectStateWithMetadata | undefined)[] = [];
+      for (const name of normalizedNames) {
+        const state = await readProjectState(db, name);
+        if (state === undefined) {
+          out.push(undefined);
+          continue;
+        }
+        const coreMetadata = new Map<string, string>();
+        for (const f of options.coreMetadata === true ? state.files : []) {
+          if (f.metadataSha256 === null) continue;
+          const row = await db.selectFrom('core_metadata').select('content').where('path', '=', f.path).executeTakeFirst();
+          if (row !== undefined) coreMetadata.set(f.path, row.content);
+        }
+        out.push({ state, coreMetadata });
+      }
+      return out;
     });
   }
 

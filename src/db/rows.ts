@@ -1,6 +1,7 @@
 /** Row → domain record conversions, shared by both engines. */
 import type { Selectable } from 'kysely';
-import type { ApiToken, Change, DistFile, Project, ProjectFile, Release, ReleaseMetadata } from '../core/model.js';
+import type { ApiToken, Change, DistFile, Project, ProjectFile, ProjectState, Release, ReleaseMetadata } from '../core/model.js';
+import { compareVersions } from '../core/versions.js';
 import type { ChangelogTable, FilesTable, ProjectsTable, ReleasesTable } from './schema.js';
 
 export type ProjectRow = Selectable<ProjectsTable>;
@@ -75,6 +76,15 @@ export function toDistFile(r: FileRow): DistFile {
 
 export function toProjectFile(r: ProjectFileRow): ProjectFile {
   return { ...toDistFile(r), version: r.version, yanked: Boolean(r.yanked), yankedReason: r.yanked_reason };
+}
+
+/** A project's rows as its state: releases in PEP 440 order, files as the rows come (ordered by filename). */
+export function toProjectState(project: ProjectRow, releases: readonly ReleaseRow[], files: readonly ProjectFileRow[]): ProjectState {
+  return {
+    project: toProject(project),
+    releases: releases.map(toRelease).sort((a, b) => compareVersions(a.canonicalVersion, b.canonicalVersion)),
+    files: files.map(toProjectFile),
+  };
 }
 
 export function toChange(r: Selectable<ChangelogTable>): Change {

@@ -4,4 +4,4 @@ export { renderProjectJson, renderRootJson } from './simple-json.js';
 export { negotiateSimpleFormat, contentTypeOf, type SimpleFormat } from './negotiate.js';
 export { SIMPLE_API_VERSION } from './simple-page.js';
 export { escapeHtml } from './escape-html.js';
-export { renderProjectJsonApi, renderReleaseJsonApi } from './json-api.js';
+export { renderJsonApiPages, renderProjectJsonApi, renderReleaseJsonApi, type JsonApiPages } from './json-api.js';

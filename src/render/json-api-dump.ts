@@ -27,7 +27,12 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/** Printable ASCII but `"` and `\\`: a string JSON carries as it is, between quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function asciiString(s: string): string {
+  // Most strings (keys, names, URLs, hashes) need no escape at all.
+  if (PLAIN.test(s)) return '"' + s + '"';
   // JSON.stringify escapes controls, quotes, backslashes and lone surrogates alike Python; the rest is ensure_ascii.
   return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
@@ -35,6 +40,15 @@ function asciiString(s: string): string {
 function dumpEntries(entries: [string, JsonValue][]): string {
   entries.sort((a, b) => compareCodePoints(a[0], b[0]));
   return '{' + entries.map(([k, v]) => asciiString(k) + ':' + dumpJson(v)).join(',') + '}';
+}
+
+/**
+ * An object whose values are serialized already (by dumpJson), as dumpJson serializes one:
+ * keys sorted, so pieces shared by several documents are serialized once.
+ */
+export function dumpSerializedEntries(entries: Iterable<readonly [string, string]>): string {
+  const sorted = [...entries].sort((a, b) => compareCodePoints(a[0], b[0]));
+  return '{' + sorted.map(([k, v]) => asciiString(k) + ':' + v).join(',') + '}';
 }
 
 /** Serialize like `json.dumps(value, sort_keys=True, separators=(",", ":"))`. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ProjectState, ReleaseMetadata } from '../core/model.js';
-import { renderProjectJsonApi, renderReleaseJsonApi } from './json-api.js';
+import { renderJsonApiPages, renderProjectJsonApi, renderReleaseJsonApi } from './json-api.js';
 import { dumpJson } from './json-api-dump.js';
 import { latestRelease, uploadTimes } from './json-api-release.js';
 import { WAREHOUSE_PROJECT_SHAPE, WAREHOUSE_RELEASE_SHAPE, shapeMismatches } from './json-api.fixture.js';
@@ -237,4 +237,22 @@ test('upload times take Warehouse\'s forms from what the databases store', () =>
   assert.deepEqual(uploadTimes('2024-01-02 03:04:05'), { plain: '2024-01-02T03:04:05', iso: '2024-01-02T03:04:05Z' });
   assert.deepEqual(uploadTimes('2024-01-02T03:04:05.000Z'), { plain: '2024-01-02T03:04:05', iso: '2024-01-02T03:04:05Z' });
   assert.deepEqual(uploadTimes('2024-01-02 05:04:05.5+02:00'), { plain: '2024-01-02T03:04:05', iso: '2024-01-02T03:04:05.500000Z' });
+});
+
+test('renderJsonApiPages gives the bytes of the project page and of each release page rendered alone', () => {
+  const states: [string, ProjectState][] = [
+    ['sample', sampleState()],
+    ['rich', richState()],
+    ['quarantined', sampleState({ status: 'quarantined' })],
+    ['no releases', withVersions([])],
+    ['yanked and pre-releases', withVersions(['1.0a1', ['1.5', 'yanked'], '1!0.1', '2.0rc1'])],
+  ];
+  for (const [what, state] of states) {
+    const pages = renderJsonApiPages(state, BASE);
+    const project = renderProjectJsonApi(state, BASE);
+    assert.equal(pages.project, project, what);
+    const alone = project === null ? [] : state.releases.map((r) => [r.version, renderReleaseJsonApi(state, r.version, BASE)]).filter(([, doc]) => doc !== null);
+    assert.deepEqual(pages.releases, alone, what);
+  }
+  assert.equal(renderJsonApiPages(sampleState(), BASE).releases.length, 5);
 });

@@ -4,7 +4,7 @@
  * keys, compact, ASCII), so equal states give equal bytes.
  */
 import type { ProjectFile, ProjectState, Release } from '../core/model.js';
-import { dumpJson, type JsonValue } from './json-api-dump.js';
+import { dumpJson, dumpSerializedEntries, type JsonValue } from './json-api-dump.js';
 import {
   fileDownloadUrl,
   findRelease,
@@ -79,19 +79,50 @@ function infoJson(state: ProjectState, release: Release, baseUrl: string): JsonV
   };
 }
 
-function render(state: ProjectState, release: Release, baseUrl: string, allReleases: boolean): string {
-  const data: Record<string, JsonValue> = {
-    info: infoJson(state, release, baseUrl),
-    last_serial: state.project.lastSerial,
-    urls: releaseFiles(state, release).map((f) => fileJson(f, release, baseUrl)),
-    vulnerabilities: [],
-  };
-  if (allReleases) {
-    const releases = new Map<string, JsonValue>();
-    for (const r of state.releases) releases.set(r.version, releaseFiles(state, r).map((f) => fileJson(f, r, baseUrl)));
-    data.releases = releases;
+/**
+ * The serialized pieces of one project's JSON API documents, each made once: a release's `info`
+ * and its files (its page's `urls`, and its entry in the project page's `releases`).
+ */
+class JsonApiParts {
+  readonly #info = new Map<Release, string>();
+  readonly #files = new Map<Release, string>();
+
+  constructor(
+    readonly state: ProjectState,
+    readonly baseUrl: string,
+  ) {}
+
+  info(release: Release): string {
+    let text = this.#info.get(release);
+    if (text === undefined) this.#info.set(release, (text = dumpJson(infoJson(this.state, release, this.baseUrl))));
+    return text;
   }
-  return dumpJson(data);
+
+  files(release: Release): string {
+    let text = this.#files.get(release);
+    if (text === undefined) this.#files.set(release, (text = dumpJson(releaseFiles(this.state, release).map((f) => fileJson(f, release, this.baseUrl)))));
+    return text;
+  }
+
+  /** A document showing `release`; with every release's files when `allReleases` (the project page). */
+  render(release: Release, allReleases: boolean): string {
+    const data: [string, string][] = [
+      ['info', this.info(release)],
+      ['last_serial', dumpJson(this.state.project.lastSerial)],
+      ['urls', this.files(release)],
+      ['vulnerabilities', '[]'],
+    ];
+    if (allReleases) {
+      const releases = new Map<string, string>();
+      for (const r of this.state.releases) releases.set(r.version, this.files(r));
+      data.push(['releases', dumpSerializedEntries(releases)]);
+    }
+    return dumpSerializedEntries(data);
+  }
+}
+
+function render(state: ProjectState, release: Release, baseUrl: string, allReleases: boolean): string {
+  return new JsonApiParts(state, baseUrl).render(release, allReleases);
 }
 
 /** A quarantined project (PEP 792) is hidden from the JSON API, as on PyPI. */
@@ -117,4 +148,29 @@ export function renderProjectJsonApi(state: ProjectState, baseUrl: string): stri
 export function renderReleaseJsonApi(state: ProjectState, version: string, baseUrl: string): string | null {
   const release = visible(state) ? findRelease(state.releases, version) : null;
   return release === null ? null : render(state, release, baseUrl, false);
+}
+
+/** A project's whole JSON API: its page, and each release's page by the release's stored version. */
+export interface JsonApiPages {
+  /** `/pypi/<name>/json`, or null when there is none (then there are no release pages either). */
+  readonly project: string | null;
+  /** `/pypi/<name>/<version>/json` of every release, by its stored version, in the state's order. */
+  readonly releases: readonly (readonly [version: string, page: string])[];
+}
+
+/**
+ * The same bytes as renderProjectJsonApi and, for each release, renderReleaseJsonApi with its
+ * stored version, at a fraction of the cost: the pieces the documents share are serialized once.
+ */
+export function renderJsonApiPages(state: ProjectState, baseUrl: string): JsonApiPages {
+  const latest = visible(state) ? latestRelease(state.releases) : null;
+  if (latest === null) return { project: null, releases: [] };
+  const parts = new JsonApiParts(state, baseUrl);
+  const project = parts.render(latest, true);
+  const releases: [string, string][] = [];
+  for (const r of state.releases) {
+    const release = findRelease(state.releases, r.version);
+    if (release !== null) releases.push([r.version, parts.render(release, false)]);
+  }
+  return { project, releases };
 }

@@ -4,7 +4,7 @@
  * the same as one built with atomic puts, and a build cut short must converge.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { loadServerKey, type ServerKey } from '../signing/key-file.js';
 import { SyncEngine } from './engine.js';
 import { FakeIndex, treeContents } from './fake-index.js';
 import { RecordingStore } from './recording-store.js';
+import type { ProjectSnapshot } from './source.js';
 import { StaticTree } from './static-tree.js';
 import { LAST_MODIFIED_KEY, ROOT_KEYS, STATE_KEY, projectKeys } from './tree-layout.js';
 import { verifyTree } from './verify.js';
@@ -38,6 +39,28 @@ function index(): FakeIndex {
     if (i % 4 === 0) ix.upload(`Project-${i}`, '2.0', `project_${i}-2.0.tar.gz`, `project ${i} two`);
   }
   return ix;
+}
+
+/** More projects than a first build takes in one chunk, one release and file each. */
+function bigIndex<T extends FakeIndex>(projects: number, ix: T): T {
+  for (let i = 0; i < projects; i++) ix.upload(`big-${String(i).padStart(5, '0')}`, '1.0', `big_${i}-1.0.tar.gz`, `big ${i}`);
+  return ix;
+}
+
+/** A source that records what the engine announces (prefetch) before it fetches it. */
+class AnnouncedIndex extends FakeIndex {
+  readonly announced = new Set<string>();
+  /** Projects fetched that were not announced first. */
+  readonly unannounced: string[] = [];
+
+  prefetch(names: readonly string[]): void {
+    for (const n of names) this.announced.add(n);
+  }
+
+  override async project(name: string): Promise<ProjectSnapshot | null> {
+    if (!this.announced.has(name)) this.unannounced.push(name);
+    return super.project(name);
+  }
 }
 
 async function engineOn(tree: StaticTree, source: FakeIndex, key: ServerKey): Promise<SyncEngine> {
@@ -101,6 +124,47 @@ describe('first build into a folder store', () => {
     assert.equal(retried.ok, true, JSON.stringify(retried.failures));
     assert.deepEqual((await verifyTree(tree)).problems, []);
     assert.deepEqual(await treeContents(tree), expected);
+    await tree.close();
+  });
+
+  it('a build of several chunks announces every project before reading it and writes every page', async () => {
+    const dir = await tempDir();
+    const key = await loadServerKey(join(dir, 'key.pem'), { create: true });
+    const source = bigIndex(2500, new AnnouncedIndex());
+    const tree = new StaticTree(new FolderBlobStore(join(dir, 'tree')));
+    const result = await (await engineOn(tree, source, key)).runBatch();
+    assert.equal(result.ok, true, JSON.stringify(result.failures));
+    assert.equal(result.projectsWritten.length, 2500);
+    assert.deepEqual(source.unannounced, [], 'every project is announced before it is fetched');
+    assert.equal(new Set(source.fetched).size, 2500);
+    assert.deepEqual((await verifyTree(tree, { checkHashes: false })).problems, []);
+    for (const name of ['big-00000', 'big-01000', 'big-01999', 'big-02499']) {
+      const snapshot = (await source.project(name))!;
+      assert.deepEqual(await tree.read(projectKeys(name).html), snapshot.html, name);
+      assert.deepEqual(await tree.read(projectKeys(name).jsonApi), snapshot.jsonApi, name);
+    }
+    await tree.close();
+  });
+
+  it('a build of several chunks whose last chunk fails to write leaves neither root nor state, and converges', async () => {
+    const dir = await tempDir();
+    const key = await loadServerKey(join(dir, 'key.pem'), { create: true });
+    const root = join(dir, 'tree');
+    const tree = new StaticTree(new FolderBlobStore(root));
+    const engine = await engineOn(tree, bigIndex(2300, new FakeIndex()), key);
+    // A file where a project of the last chunk needs its folder.
+    await mkdir(join(root, 'simple'), { recursive: true });
+    await writeFile(join(root, 'simple', 'big-02200'), 'in the way');
+    const failed = await engine.runBatch();
+    assert.equal(failed.ok, false);
+    assert.ok(failed.failures.some((f) => f.project === 'big-02200'), JSON.stringify(failed.failures.slice(0, 3)));
+    assert.equal(await tree.read(ROOT_KEYS.v1Json), null);
+    assert.equal(await tree.read(STATE_KEY), null);
+    await rm(join(root, 'simple', 'big-02200'));
+    const retried = await engine.runBatch();
+    assert.equal(retried.ok, true, JSON.stringify(retried.failures.slice(0, 3)));
+    assert.deepEqual((await verifyTree(tree, { checkHashes: false })).problems, []);
+    assert.equal((await tree.readRoot())!.projects.size, 2300);
     await tree.close();
   });
 

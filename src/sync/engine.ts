@@ -52,9 +52,13 @@ import { TREE_STATE_FORMAT, lastModifiedText } from './tree-state.js';
  */
 const MAX_NEWER = 10_000;
 /** Projects fetched and written at a time by a first build (a tree with no state yet), so memory stays bounded. */
-const FIRST_BUILD_CHUNK = 2000;
+const FIRST_BUILD_CHUNK = 1000;
+/** Chunks a first build announces to the source beyond the one it reads, so the source never waits for the writes. */
+const FIRST_BUILD_READ_AHEAD = 2;
+/** Chunks of a first build whose writes may be under way while the next one is read. */
+const FIRST_BUILD_WRITING = 2;
 /** Projects and files written at once while the tree batches its writes (StaticTree.batchesWrites). */
-const BATCHED_WRITES = 256;
+const BATCHED_WRITES = 1024;
 
 /** Whether a fetched project disagrees with the listing: older than its entry, gone but listed, or new but unlisted. */
 function behindListing(f: Fetched, entries: ReadonlyMap<string, number>): boolean {
@@ -381,14 +385,10 @@ export class SyncEngine {
       }
       if (this.#applied < 0 && todo.length > FIRST_BUILD_CHUNK && !chunked) {
         // A first build: no state, so nothing is published and no root can list a page too early.
-        // Projects go up a chunk at a time (the source reads the next chunk meanwhile); those that
+        // Projects go up a chunk at a time (#firstBuild: reading, writing and the source overlap); those that
         // disagree with the listing wait, and the root waits until every project agrees with it.
         chunked = true;
-        for (let i = 0; i < todo.length && !run.failed; i += FIRST_BUILD_CHUNK) {
-          const fetched = dropUnlisted(await this.#fetch(todo.slice(i, i + FIRST_BUILD_CHUNK), run, signal, forced, true), listing, entries);
-          this.#source.prefetch?.(todo.slice(i + FIRST_BUILD_CHUNK, i + 2 * FIRST_BUILD_CHUNK), signal);
-          if (!run.failed) await this.#write(fetched.filter((f) => !behindListing(f, entries)), run, signal, true);
-        }
+        await this.#firstBuild(todo, listing, entries, run, signal, forced);
         if (run.failed) return null;
         deadline = Date.now() + this.#settleMs;
         continue;
@@ -410,6 +410,38 @@ export class SyncEngine {
       signal?.throwIfAborted();
       delay = Math.min(500, delay * 2);
     }
+  }
+
+  /**
+   * The projects of a first build, a chunk at a time, as a pipeline: while one chunk is read (the
+   * source already reading the next ones), the chunks before it are written, each one's files
+   * before its pages. Reading, writing and the source's own work then overlap instead of taking
+   * turns, and memory stays bounded by the chunks under way. Every write has ended when it returns.
+   */
+  async #firstBuild(
+    todo: readonly string[],
+    listing: SourceListing,
+    entries: ReadonlyMap<string, number>,
+    run: BatchRecorder,
+    signal: AbortSignal | undefined,
+    forced: ReadonlySet<string>,
+  ): Promise<void> {
+    const writing: Promise<void>[] = [];
+    for (let i = 0; i < todo.length && !run.failed; i += FIRST_BUILD_CHUNK) {
+      this.#source.prefetch?.(todo.slice(i, i + (1 + FIRST_BUILD_READ_AHEAD) * FIRST_BUILD_CHUNK), signal);
+      const fetched = dropUnlisted(await this.#fetch(todo.slice(i, i + FIRST_BUILD_CHUNK), run, signal, forced, true, false), listing, entries);
+      if (run.failed) break;
+      writing.push(
+        this.#write(
+          fetched.filter((f) => !behindListing(f, entries)),
+          run,
+          signal,
+          true,
+        ).catch((err: unknown) => run.fail(null, err)),
+      );
+      if (writing.length >= FIRST_BUILD_WRITING) await writing.shift();
+    }
+    await Promise.all(writing);
   }
 
   /**
@@ -463,16 +495,24 @@ export class SyncEngine {
 
   /**
    * Fetch projects from the source, with what their pages in the tree link now. `withReleases`
-   * reads the release pages too; otherwise they are read once the Simple pages are up.
+   * reads the release pages too; otherwise they are read once the Simple pages are up. Unless
+   * `announce` is false (the caller announced them, with more), the source is told of them first.
    */
-  async #fetch(names: readonly string[], run: BatchRecorder, signal: AbortSignal | undefined, full: ReadonlySet<string>, withReleases: boolean): Promise<Fetched[]> {
+  async #fetch(
+    names: readonly string[],
+    run: BatchRecorder,
+    signal: AbortSignal | undefined,
+    full: ReadonlySet<string>,
+    withReleases: boolean,
+    announce = true,
+  ): Promise<Fetched[]> {
     const fetched: Fetched[] = [];
     const progress = this.#progress;
     if (progress) {
       progress.phase = 'fetching';
       progress.expect(names.length);
     }
-    this.#source.prefetch?.(names, signal);
+    if (announce) this.#source.prefetch?.(names, signal);
     const settled = await settleLimit(names, this.#concurrency, async (name): Promise<Fetched> => {
       const [snapshot, old] = await Promise.all([this.#source.project(name, signal), this.#tree.readProjectLinks(name)]);
       const releases = withReleases && snapshot !== null ? await snapshot.releases(signal) : undefined;

@@ -18,14 +18,17 @@ function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
 }
 
-/** Makes `dir`; one that exists is fine, a missing parent is made too. */
+/**
+ * Makes `dir`; one that exists is fine, a missing parent is made too. The recursive form does
+ * it in one call that throws for neither: a folder forgotten by the caller and made again (a
+ * large build's shared folders) costs a syscall or two, not an exception.
+ */
 function makeDir(dir: string): void {
   try {
-    mkdirSync(dir);
-  } catch (err) {
-    if (code(err) === 'EEXIST') return;
-    if (code(err) !== 'ENOENT') throw err;
     mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    // Something else is there: the write into it reports what (ENOTDIR).
+    if (code(err) !== 'EEXIST') throw err;
   }
 }
 

@@ -33,10 +33,11 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Readable } from 'node:stream';
 import type { OriginContext } from '../app.js';
 import type { BlobStore } from '../../blobstore/blob-store.js';
+import type { ProjectStateWithMetadata } from '../../db/database.js';
 import { PyedgeError } from '../../core/errors.js';
 import { normalizeName } from '../../core/names.js';
 import type { ProjectState } from '../../core/model.js';
-import { renderProjectHtml, renderProjectJson, renderProjectJsonApi, renderReleaseJsonApi } from '../../render/index.js';
+import { renderJsonApiPages, renderProjectHtml, renderProjectJson } from '../../render/index.js';
 
 export const SYNC_BUNDLE_TYPE = 'application/vnd.pyedge.sync-bundle';
 /** Most projects in one request. */
@@ -168,33 +169,31 @@ export const syncRoutes: FastifyPluginAsync<{ context: OriginContext }> = async 
   };
 
   /** One project's header line and bytes, each part a piece of `out`. */
-  const entry = async (name: string, state: ProjectState | undefined, fileBytes: number, budget: { left: number }, files: ReadonlyMap<string, Buffer>, out: Buffer[]): Promise<void> => {
-    if (state === undefined) {
+  const entry = (name: string, read: ProjectStateWithMetadata | undefined, fileBytes: number, budget: { left: number }, files: ReadonlyMap<string, Buffer>, out: Buffer[]): void => {
+    if (read === undefined) {
       out.push(Buffer.from(`${JSON.stringify({ name, missing: true })}\n`));
       return;
     }
+    const { state, coreMetadata } = read;
     const parts: Part[] = [];
     const bodies: Buffer[] = [];
     const add = (kind: string, body: Buffer, key?: string): void => {
       parts.push(key === undefined ? [kind, body.length] : [kind, body.length, key]);
       bodies.push(body);
     };
-    const base = context.baseUrl();
     add('html', Buffer.from(renderProjectHtml(state)));
     add('json', Buffer.from(renderProjectJson(state)));
-    const api = renderProjectJsonApi(state, base);
-    if (api !== null) {
-      add('api', Buffer.from(api));
-      for (const r of state.releases) {
-        const doc = renderReleaseJsonApi(state, r.version, base);
-        if (doc !== null) add('release', Buffer.from(doc), r.version);
-      }
+    // The project page and each release's, as the JSON API routes render them one by one.
+    const api = renderJsonApiPages(state, context.baseUrl());
+    if (api.project !== null) {
+      add('api', Buffer.from(api.project));
+      for (const [version, doc] of api.releases) add('release', Buffer.from(doc), version);
     }
     for (const f of fileBytes > 0 ? state.files : []) {
       const bytes = files.get(f.path);
       if (bytes !== undefined) add('file', bytes, f.path);
       if (f.metadataSha256 !== null) {
-        const text = await db.getCoreMetadata(f.path);
+        const text = coreMetadata.get(f.path);
         const meta = text === undefined ? null : Buffer.from(text, 'utf8');
         if (meta !== null && meta.length <= fileBytes && meta.length <= budget.left) {
           budget.left -= meta.length;
@@ -209,14 +208,14 @@ export const syncRoutes: FastifyPluginAsync<{ context: OriginContext }> = async 
     const { names, fileBytes } = parseRequest(request.body);
     const budget = { left: MAX_INLINE_BYTES };
     async function* answer(): AsyncGenerator<Buffer> {
-      // A slice of projects at a time: their files in one read, their bytes in one write to the socket.
+      // A slice of projects at a time: read together (one state of the database), their files in
+      // one read, their bytes in one write to the socket.
       for (let i = 0; i < names.length; i += SLICE_NAMES) {
         const slice = names.slice(i, i + SLICE_NAMES);
-        const states: (ProjectState | undefined)[] = [];
-        for (const name of slice) states.push(await db.getProjectState(name));
-        const files = fileBytes > 0 ? await inlineFiles(states, fileBytes, budget) : new Map<string, Buffer>();
+        const read = await db.getProjectStates(slice, { coreMetadata: fileBytes > 0 });
+        const files = fileBytes > 0 ? await inlineFiles(read.map((r) => r?.state), fileBytes, budget) : new Map<string, Buffer>();
         const out: Buffer[] = [];
-        for (let k = 0; k < slice.length; k++) await entry(slice[k]!, states[k], fileBytes, budget, files, out);
+        for (let k = 0; k < slice.length; k++) entry(slice[k]!, read[k], fileBytes, budget, files, out);
         yield Buffer.concat(out);
       }
       yield Buffer.from(`${JSON.stringify({ end: true, count: names.length })}\n`);
