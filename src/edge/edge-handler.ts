@@ -6,9 +6,9 @@
  * to a CDN base instead.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { CacheHeaders } from '../blobstore/blob-store.js';
 import type { Logger } from 'pino';
 import { fileEtag, ifNoneMatchHits } from '../core/etags.js';
+import { remembered } from '../core/memo.js';
 import { JSON_API_CORS_HEADERS, SIMPLE_NOT_ACCEPTABLE } from '../core/http-headers.js';
 import { isPyedgeError } from '../core/errors.js';
 import { parseRange } from '../core/http-range.js';
@@ -86,9 +86,10 @@ export class EdgeHandler {
   readonly #redirect: RedirectRule | null;
   readonly #log: Logger;
   readonly status: TreeStatus | null;
-  readonly #cacheHeadersOf = new Map<string, CacheHeaders>();
+  /** The tree's caching headers of a key (as a bucket keeps them), remembered for the keys served most. */
+  readonly #cacheHeaders = remembered(10_000, cacheHeadersOf);
   /** Routes of recent request targets: a route depends on the target alone. */
-  readonly #routes = new Map<string, EdgeRoute>();
+  readonly #routeOf = remembered(4096, routeOf);
 
   constructor(options: EdgeHandlerOptions) {
     this.#source = options.source;
@@ -197,16 +198,6 @@ export class EdgeHandler {
     return true;
   }
 
-  #routeOf(target: string): EdgeRoute {
-    let route = this.#routes.get(target);
-    if (route === undefined) {
-      if (this.#routes.size >= 4096) this.#routes.clear();
-      route = routeOf(target);
-      this.#routes.set(target, route);
-    }
-    return route;
-  }
-
   /** What `answerNow` left: the tree's state, pages and files read from the tree. */
   async #later(req: IncomingMessage, res: ServerResponse, route: EdgeRoute): Promise<void> {
     if (route.kind === 'ready') return this.#ready(req, res);
@@ -313,17 +304,6 @@ export class EdgeHandler {
     const body = page.stream();
     res.writeHead(200, headers);
     sendStream(res, body, (err) => this.#log.warn({ err, key }, 'page stream failed'));
-  }
-
-  /** The tree's caching headers of a key (as a bucket keeps them), remembered for the keys served most. */
-  #cacheHeaders(key: string): CacheHeaders {
-    let h = this.#cacheHeadersOf.get(key);
-    if (h === undefined) {
-      if (this.#cacheHeadersOf.size >= 10_000) this.#cacheHeadersOf.clear();
-      h = cacheHeadersOf(key);
-      this.#cacheHeadersOf.set(key, h);
-    }
-    return h;
   }
 
   async #release(req: IncomingMessage, res: ServerResponse, source: TreeSource, snapshot: TreeSnapshot, route: Extract<EdgeRoute, { kind: 'release' }>): Promise<void> {

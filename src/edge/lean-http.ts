@@ -13,6 +13,7 @@
  */
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { remembered } from '../core/memo.js';
 import type { EdgeReply, EdgeRequest } from './edge-responses.js';
 
 /** Answers what it can at once and returns true, or writes nothing and returns false. */
@@ -168,17 +169,7 @@ function parseHead(head: string): Parsed | null {
 }
 
 /** Heads seen lately and what they parsed to: clients repeat theirs (same headers, often the same target). */
-const parsedHeads = new Map<string, Parsed | null>();
-
-function parseHeadKept(head: string): Parsed | null {
-  let parsed = parsedHeads.get(head);
-  if (parsed === undefined) {
-    if (parsedHeads.size >= 1024) parsedHeads.clear();
-    parsed = parseHead(head);
-    parsedHeads.set(head, parsed);
-  }
-  return parsed;
-}
+const parseHeadKept = remembered(1024, parseHead);
 
 /**
  * A net server in front of `fallback` (a node:http server that never listens
