@@ -199,6 +199,14 @@ export class SyncEngine {
     return this.#applied;
   }
 
+  /**
+   * The serial of the source's root index that the last batch settled on (its pages are up, the
+   * state follows with the root). Behind the change feed when the source's root lagged its pages.
+   */
+  get settledSerial(): number {
+    return this.#roots.settledSerial;
+  }
+
   /** The serial of the tree's root index (behind `appliedSerial` while its per-project serials wait for `rootIntervalMs`). */
   get rootSerial(): number {
     return this.#rootSerial;

@@ -36,6 +36,8 @@ export class FakeIndex implements SyncSource {
   readonly fetched: string[] = [];
   /** Files served with other bytes than their pages say. */
   readonly corrupt = new Set<string>();
+  /** While set, listing() answers with it: an origin whose root index lags behind its pages. */
+  heldListing: SourceListing | null = null;
   /** Called after each project snapshot is taken (e.g. to change the project before its release pages are read). */
   afterSnapshot: ((name: string) => void) | null = null;
   readonly #projects = new Map<string, MutableProject>();
@@ -166,6 +168,7 @@ export class FakeIndex implements SyncSource {
 
   async listing(): Promise<SourceListing> {
     this.#check();
+    if (this.heldListing !== null) return this.heldListing;
     // As the origin's root does, it leaves out a project without releases (whose page stays).
     const projects: ProjectListing[] = [...this.#projects.values()]
       .filter((p) => p.releases.length > 0)

@@ -101,6 +101,11 @@ export class RootSchedule {
     this.#doneSerial = Math.max(this.#doneSerial, applied);
   }
 
+  /** The serial of the newest listing a batch settled on (its pages are up), recorded or not. */
+  get settledSerial(): number {
+    return this.#doneSerial;
+  }
+
   /** The serial of the root last asked for. */
   get targetSerial(): number {
     return this.#target.serial;

@@ -57,6 +57,11 @@ export interface WatchOptions {
 
 /** Least wait before trying again a root refresh that a batch could not make (the source's root lagged). */
 const ROOT_RETRY_MS = 1000;
+/**
+ * Waits before reading the source's root index again when a batch settled on one older than the
+ * changes it applied (a busy origin serves its previous rendering): doubling up to the last.
+ */
+const LAG_RETRY = { initialMs: 1000, maxMs: 60_000, factor: 2, jitter: 0 };
 
 /** Follows the source's change feed until `signal` aborts. */
 export async function watch(engine: SyncEngine, source: SyncSource, options: WatchOptions): Promise<void> {
@@ -70,8 +75,11 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
   // Whether the tree was read since the last reconcile (engine.open() has just read it).
   let scanned = true;
   let rootRetryAt = 0;
-  /** When the root's refresh is due (never, when it is current). */
-  const rootDue = (): number => Math.max(engine.rootRefreshDue ?? Infinity, rootRetryAt);
+  // The source's root index was older than the feed's changes: a batch without changes reads it again then.
+  const lag = new Backoff(LAG_RETRY);
+  let lagRetryAt = Infinity;
+  /** When a batch without changes is due for the root: its refresh, or a lagging source root read again (never: neither). */
+  const rootDue = (): number => Math.min(Math.max(engine.rootRefreshDue ?? Infinity, rootRetryAt), lagRetryAt);
   const rootInBackground = (result: BatchResult): void => options.onBatch?.(result);
 
   while (!signal.aborted) {
@@ -116,6 +124,13 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
       retry = false;
       // The source's root was older than the tree's: the refresh waits a moment rather than spin.
       rootRetryAt = refreshingRoot && engine.rootRefreshDue !== null && engine.rootRefreshDue <= Date.now() ? Date.now() + ROOT_RETRY_MS : 0;
+      if (engine.settledSerial >= cursor) {
+        lag.reset();
+        lagRetryAt = Infinity;
+      } else {
+        lagRetryAt = Date.now() + lag.next();
+        logger.debug({ settled: engine.settledSerial, feed: cursor }, "the source's root index lags its change feed; reading it again");
+      }
       if (reconciling) {
         nextReconcile = Date.now() + options.intervalMs;
         scanned = false;
