@@ -17,7 +17,7 @@ import { contentTypeOf, negotiateSimpleFormat } from '../render/negotiate.js';
 import { cacheHeadersOf, FILE_CACHE_CONTROL } from '../sync/purge-targets.js';
 import { projectKeys, releaseKey, SERVER_KEY_KEY } from '../sync/tree-layout.js';
 import { CONTENT_TYPES, MAX_TARGET_LENGTH, routeOf, type EdgeRoute, type SerialSource, type SimplePage } from './edge-routes.js';
-import { sendError, sendRedirect, sendStatusJson, sendStream, type EdgeReply, type EdgeRequest } from './edge-responses.js';
+import { redirectFields, sendError, sendRedirect, sendStatusJson, sendStream, type EdgeReply, type EdgeRequest } from './edge-responses.js';
 import { readAll, type TreePage, type TreeSource } from './tree-source.js';
 import { TreeStatus, type TreeSnapshot } from './tree-status.js';
 
@@ -90,6 +90,10 @@ export class EdgeHandler {
   readonly #cacheHeaders = remembered(10_000, cacheHeadersOf);
   /** Routes of recent request targets: a route depends on the target alone. */
   readonly #routeOf = remembered(4096, routeOf);
+  /** In redirect mode, the redirect's header fields of recent request targets, or null for those this edge answers itself. */
+  readonly #redirectOf = remembered(4096, (target: string): string[] | null =>
+    this.#redirects(this.#routeOf(target), target) ? redirectFields(this.#redirect!.base + target, REDIRECT_CACHE_CONTROL) : null,
+  );
 
   constructor(options: EdgeHandlerOptions) {
     this.#source = options.source;
@@ -148,11 +152,13 @@ export class EdgeHandler {
       sendError(req, res, 405, 'Method Not Allowed: this index is read-only here; use GET or HEAD.', { allow: 'GET, HEAD' });
       return true;
     }
-    const route = this.#routeOf(target);
-    if (this.#redirect !== null && this.#redirects(route, target)) {
-      sendRedirect(res, 302, this.#redirect.base + target, REDIRECT_CACHE_CONTROL);
+    const redirect = this.#redirect === null ? null : this.#redirectOf(target);
+    if (redirect !== null) {
+      res.writeHead(302, redirect);
+      res.end();
       return true;
     }
+    const route = this.#routeOf(target);
     switch (route.kind) {
       case 'health':
         sendStatusJson(req, res, 200, { status: 'ok' });

@@ -37,9 +37,17 @@ export function sendError(req: EdgeRequest, res: EdgeReply, status: number, mess
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
+/**
+ * The header fields of a redirect with an empty body (sendRedirect's). Frozen: a caller may keep
+ * them for a target it answers often, and a reply may keep what it made of them (LeanReply does).
+ */
+export function redirectFields(location: string, cacheControl: string): string[] {
+  return Object.freeze(['location', location, 'cache-control', cacheControl, 'content-length', '0']) as string[];
+}
+
 /** A redirect with an empty body. */
 export function sendRedirect(res: EdgeReply, status: 301 | 302, location: string, cacheControl: string): void {
-  res.writeHead(status, ['location', location, 'cache-control', cacheControl, 'content-length', '0']);
+  res.writeHead(status, redirectFields(location, cacheControl));
   res.end();
 }
 

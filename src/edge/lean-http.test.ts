@@ -62,6 +62,8 @@ async function exchange(port: number, parts: readonly string[], quietMs = 300): 
   return { bytes: Buffer.concat(chunks), closed };
 }
 
+const KEPT_FIELDS = Object.freeze(['content-type', 'text/plain', 'content-length', '4']) as string[];
+
 const GET = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
 
 describe('lean HTTP front', () => {
@@ -90,6 +92,12 @@ describe('lean HTTP front', () => {
       if (!req.url!.startsWith('/fast')) return false;
       answered.push(`${req.method} ${req.url}`);
       const body = Buffer.from(`lean ${req.url} accept=${req.headers.accept ?? '-'}`);
+      if (req.url === '/fast/kept') {
+        // The same frozen fields with another status each time: the front keeps their serialization, not the status.
+        res.writeHead(req.headers.accept === 'created' ? 201 : 200, KEPT_FIELDS);
+        res.end(Buffer.from('kept'));
+        return true;
+      }
       if (req.url === '/fast/304') {
         res.writeHead(304, ['etag', '"x"']);
         res.end();
@@ -135,6 +143,15 @@ describe('lean HTTP front', () => {
     // Once node:http has the connection, it keeps it: /fast/4 and /fast/5 are its answers.
     assert.deepEqual(answers, ['lean /fast/1 accept=-', 'lean /fast/2 accept=-', 'node POST /fast/3 5', 'node GET /fast/4 0', 'node GET /fast/5 0']);
     assert.deepEqual(answered, ['GET /fast/1', 'GET /fast/2']);
+  });
+
+  test('a connection that repeats its head, then changes it, gets the answer of each head', async () => {
+    const a = GET('/fast/h', 'Accept: a\r\n');
+    const b = GET('/fast/h', 'Accept: b\r\n');
+    const { bytes } = await exchange(port, [a, a, b, a + b, GET('/fast/kept'), GET('/fast/kept', 'Accept: created\r\n'), GET('/fast/kept')]);
+    const answers = parseAnswers(bytes);
+    assert.deepEqual(answers.slice(0, 5).map((x) => x.body), ['lean /fast/h accept=a', 'lean /fast/h accept=a', 'lean /fast/h accept=b', 'lean /fast/h accept=a', 'lean /fast/h accept=b']);
+    assert.deepEqual(answers.slice(5).map((x) => [x.status, x.body, x.headers['content-type']]), [[200, 'kept', 'text/plain'], [201, 'kept', 'text/plain'], [200, 'kept', 'text/plain']]);
   });
 
   test('what the handler does not answer goes to node:http with the whole request', async () => {

@@ -54,6 +54,9 @@ function date(): string {
   return dateLine;
 }
 
+/** Status line and fields made of a frozen list of fields (see LeanReply.writeHead). */
+const keptHeads = new WeakMap<readonly string[], { status: number; reason: string; head: string; hasLength: boolean }>();
+
 /** One answer given at once, serialized into the connection's queue of bytes. */
 class LeanReply implements EdgeReply {
   headersSent = false;
@@ -75,6 +78,20 @@ class LeanReply implements EdgeReply {
     const reason = typeof reasonOrHeaders === 'string' ? reasonOrHeaders : (STATUS_CODES[status] ?? 'Unknown');
     const fields = typeof reasonOrHeaders === 'string' ? headers : reasonOrHeaders;
     this.#status = status;
+    const kept = Array.isArray(fields) && Object.isFrozen(fields) ? keptHeads.get(fields) : undefined;
+    if (kept !== undefined && kept.status === status && kept.reason === reason) {
+      this.#head = kept.head;
+      this.#hasLength = kept.hasLength;
+    } else {
+      this.#head = this.#serialize(status, reason, fields);
+      // A frozen list of fields is one its caller keeps: so is what it makes.
+      if (Array.isArray(fields) && Object.isFrozen(fields)) keptHeads.set(fields, { status, reason, head: this.#head, hasLength: this.#hasLength });
+    }
+    this.headersSent = true;
+    return this;
+  }
+
+  #serialize(status: number, reason: string, fields: OutgoingHttpHeaders | string[] | undefined): string {
     let head = `HTTP/1.1 ${status} ${reason}\r\n`;
     if (Array.isArray(fields)) {
       for (let i = 0; i + 1 < fields.length; i += 2) head += this.#field(fields[i]!, fields[i + 1]!);
@@ -86,9 +103,7 @@ class LeanReply implements EdgeReply {
         else head += this.#field(name, String(value));
       }
     }
-    this.#head = head;
-    this.headersSent = true;
-    return this;
+    return head;
   }
 
   /** One header line; names come from the edge's code, values may carry what a request or the tree gave. */
@@ -211,6 +226,9 @@ export class LeanHttpFront {
     }
     this.#sockets.set(socket, 0);
     let pending: Buffer | null = null;
+    // The last head answered on this connection and what it parsed to: a client's next head is most often the same bytes.
+    let lastHead: Buffer | null = null;
+    let lastParsed: Parsed | null = null;
     const onError = (): void => {
       socket.destroy();
     };
@@ -250,7 +268,12 @@ export class LeanHttpFront {
           break;
         }
         if (end - at > MAX_HEAD) break;
-        const parsed = parseHeadKept(buf.toString('latin1', at, end));
+        let parsed = lastParsed;
+        if (lastHead === null || lastHead.length !== end - at || buf.compare(lastHead, 0, lastHead.length, at, end) !== 0) {
+          parsed = parseHeadKept(buf.toString('latin1', at, end));
+          lastHead = parsed === null ? null : Buffer.from(buf.subarray(at, end));
+          lastParsed = parsed;
+        }
         if (parsed === null) break;
         const reply = new LeanReply(parsed.keepAlive && !this.#closing, parsed.req.method === 'HEAD');
         if (!this.#answer(parsed.req, reply)) break;
