@@ -131,6 +131,19 @@ for (const [backEnd, front] of [['folder', 'lean front'], ['folder', 'node:http'
       assert.equal(rootPage.status, 200);
       assert.equal(rootPage.headers['x-pypi-last-serial'], '9');
       assert.equal(rootPage.headers['surrogate-key'], 'all-projects');
+      // The state moves on while the root page stays the same: the answer follows the state (read again on the next requests).
+      const rootSerialBecomes = async (serial: string): Promise<void> => {
+        let seen: unknown;
+        for (let i = 0; i < 50 && seen !== serial; i++) {
+          await sleep(RECHECK_MS);
+          seen = (await get('/simple/', { accept: 'application/vnd.pypi.simple.v1+json' })).headers['x-pypi-last-serial'];
+        }
+        assert.equal(seen, serial);
+      };
+      await put(root, 'pyedge-state.json', JSON.stringify({ ...STATE, serial: 10 }));
+      await rootSerialBecomes('10');
+      await put(root, 'pyedge-state.json', JSON.stringify(STATE));
+      await rootSerialBecomes('9');
       const moved = await get('/simple/Demo_/?format=text/html');
       assert.equal(moved.status, 404, 'not a valid name');
       const moved2 = await get('/simple/DEMO/?format=text/html');

@@ -18,6 +18,7 @@ import { cacheHeadersOf, FILE_CACHE_CONTROL } from '../sync/purge-targets.js';
 import { projectKeys, releaseKey, SERVER_KEY_KEY } from '../sync/tree-layout.js';
 import { CONTENT_TYPES, MAX_TARGET_LENGTH, routeOf, type EdgeRoute, type SerialSource, type SimplePage } from './edge-routes.js';
 import { redirectFields, sendError, sendRedirect, sendStatusJson, sendStream, type EdgeReply, type EdgeRequest } from './edge-responses.js';
+import type { PageMeta } from './page-meta.js';
 import { readAll, type TreePage, type TreeSource } from './tree-source.js';
 import { TreeStatus, type TreeSnapshot } from './tree-status.js';
 
@@ -77,6 +78,18 @@ interface PageAnswer {
   readonly negotiated: boolean;
 }
 
+/** The fields of a page's 200 answer, kept with the page's meta while answers to it repeat. */
+interface PageFields {
+  readonly answer: PageAnswer;
+  readonly serial: number | null;
+  /** Frozen (see redirectFields): a reply may keep what it makes of them. */
+  readonly fields: string[];
+}
+
+function sameAnswer(a: PageAnswer, b: PageAnswer): boolean {
+  return a.key === b.key && a.contentType === b.contentType && a.negotiated === b.negotiated && a.extra === b.extra;
+}
+
 function isServerResponse(res: EdgeReply): res is ServerResponse {
   return typeof (res as Partial<ServerResponse>).setHeader === 'function';
 }
@@ -90,6 +103,8 @@ export class EdgeHandler {
   readonly #cacheHeaders = remembered(10_000, cacheHeadersOf);
   /** Routes of recent request targets: a route depends on the target alone. */
   readonly #routeOf = remembered(4096, routeOf);
+  /** The 200 answer's fields of pages answered lately (by the meta of the version answered). */
+  readonly #pageFields = new WeakMap<PageMeta, PageFields>();
   /** In redirect mode, the redirect's header fields of recent request targets, or null for those this edge answers itself. */
   readonly #redirectOf = remembered(4096, (target: string): string[] | null =>
     this.#redirects(this.#routeOf(target), target) ? redirectFields(this.#redirect!.base + target, REDIRECT_CACHE_CONTROL) : null,
@@ -279,37 +294,48 @@ export class EdgeHandler {
 
   /** A page's answer: whole from memory (at once), or streamed (only on node:http). */
   #sendPage(req: EdgeRequest, res: EdgeReply, snapshot: TreeSnapshot, answer: PageAnswer, page: TreePage | null): void {
-    const { key, serialFrom, extra } = answer;
+    const { key, serialFrom } = answer;
     if (page === null) {
       const m = /^(?:simple|pypi)\/([^/]+)\//.exec(key);
       return sendError(req, res, 404, m ? `Not Found: there is no project named '${m[1]}' on this index.` : 'Not Found: there is no such page on this index.');
     }
     const { meta } = page;
-    const cache = this.#cacheHeaders(key);
-    const headers: string[] = ['content-type', answer.contentType, 'etag', meta.etag, 'cache-control', cache.cacheControl ?? ''];
-    if (cache.surrogateControl) headers.push('surrogate-control', cache.surrogateControl);
-    if (cache.surrogateKey) headers.push('surrogate-key', cache.surrogateKey);
-    if (answer.negotiated) headers.push('vary', 'Accept');
-    if (extra !== null) for (const name in extra) headers.push(name, extra[name]!);
     const serial = serialFrom === 'body' ? meta.serial : serialFrom === 'state' ? (snapshot.state?.serial ?? null) : null;
-    if (serial !== null) headers.push('x-pypi-last-serial', String(serial));
     if (ifNoneMatchHits(req.headers['if-none-match'], meta.etag)) {
       page.release();
-      res.writeHead(304, headers);
+      res.writeHead(304, this.#pageHeaders(answer, meta, serial));
       res.end();
       return;
     }
-    headers.push('content-length', String(meta.size));
+    let kept = this.#pageFields.get(meta);
+    if (kept === undefined || !sameAnswer(kept.answer, answer) || kept.serial !== serial) {
+      const fields = this.#pageHeaders(answer, meta, serial);
+      fields.push('content-length', String(meta.size));
+      kept = { answer, serial, fields: Object.freeze(fields) as string[] };
+      this.#pageFields.set(meta, kept);
+    }
     if (req.method === 'HEAD' || page.body !== null) {
       page.release();
-      res.writeHead(200, headers);
+      res.writeHead(200, kept.fields);
       res.end(req.method === 'HEAD' ? undefined : (page.body ?? undefined));
       return;
     }
     if (!isServerResponse(res)) throw new Error('a streamed page needs a node:http response');
     const body = page.stream();
-    res.writeHead(200, headers);
+    res.writeHead(200, kept.fields);
     sendStream(res, body, (err) => this.#log.warn({ err, key }, 'page stream failed'));
+  }
+
+  /** A page's header fields but its length: type, ETag, caching, surrogate keys, Vary, extras and serial. */
+  #pageHeaders(answer: PageAnswer, meta: PageMeta, serial: number | null): string[] {
+    const cache = this.#cacheHeaders(answer.key);
+    const headers: string[] = ['content-type', answer.contentType, 'etag', meta.etag, 'cache-control', cache.cacheControl ?? ''];
+    if (cache.surrogateControl) headers.push('surrogate-control', cache.surrogateControl);
+    if (cache.surrogateKey) headers.push('surrogate-key', cache.surrogateKey);
+    if (answer.negotiated) headers.push('vary', 'Accept');
+    if (answer.extra !== null) for (const name in answer.extra) headers.push(name, answer.extra[name]!);
+    if (serial !== null) headers.push('x-pypi-last-serial', String(serial));
+    return headers;
   }
 
   async #release(req: IncomingMessage, res: ServerResponse, source: TreeSource, snapshot: TreeSnapshot, route: Extract<EdgeRoute, { kind: 'release' }>): Promise<void> {
