@@ -1,10 +1,14 @@
 /** `pyedge edge`: serve a static tree (folder or bucket) like a CDN node, or redirect downloads to one. */
+import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import { envOption, withS3Options } from './env-options.js';
 import { createLogger } from './logger.js';
 import { onShutdown } from './shutdown.js';
 import { EDGE_DEFAULTS, resolveEdgeConfig, type EdgeOptions } from '../edge/edge-config.js';
 import { startEdge } from '../edge/edge-server.js';
+
+/** The edge's garbage collection on its own thread where that can be set at run time (see below). */
+const GC_FLAGS = ['--no-concurrent-array-buffer-sweeping', '--no-parallel-scavenge'];
 
 export function edgeCommand(): Command {
   return withS3Options(new Command('edge')
@@ -16,6 +20,11 @@ export function edgeCommand(): Command {
     .addOption(envOption('--redirect-paths <prefixes>', 'with --redirect-to: path prefixes that redirect, comma-separated (/ for every path)', EDGE_DEFAULTS.redirectPaths))
     .addOption(envOption('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', EDGE_DEFAULTS.logLevel))
     .action(async (options: EdgeOptions) => {
+      // An edge answers from a small heap in a few microseconds per request. V8's helper threads
+      // free every read's buffer on another thread and share out small scavenges, contending with
+      // this one for the allocator's lock and taking a core from clients and the kernel: it answers
+      // more without them (BENCHMARKS.md, Edge). Only flags V8 takes safely once it runs.
+      for (const flag of GC_FLAGS) setFlagsFromString(flag);
       const config = resolveEdgeConfig(options);
       const logger = createLogger(config.logLevel, 'edge');
       const edge = await startEdge(config, logger);
