@@ -38,6 +38,12 @@ export interface CacheHeaders {
   readonly surrogateKey?: string;
 }
 
+/** What a folder key holds right under it (BlobStore.listFolder). */
+export interface FolderListing {
+  readonly blobs: string[];
+  readonly folders: string[];
+}
+
 export interface PutOptions extends OpOptions {
   readonly contentType?: string;
   /** Caching headers for stores that keep them (S3); the folder store ignores them, as it does `contentType`. */
@@ -71,6 +77,12 @@ export interface BlobStore {
   delete(key: string, options?: OpOptions): Promise<void>;
   /** Every blob whose key starts with `prefix`, in key order. */
   list(prefix: string, options?: OpOptions): AsyncIterable<BlobEntry>;
+  /**
+   * What folder key `dirKey` (ending in `/`) holds right under it: the names of its blobs and of
+   * its folders, in no order, without sizes. Only where one such call is cheap (a folder store:
+   * one readdir); where it is missing, `list` is the way.
+   */
+  listFolder?(dirKey: string, options?: OpOptions): Promise<FolderListing>;
   /** Make every blob written with `durable: false` durable. */
   sync(): Promise<void>;
   close(): Promise<void>;

@@ -74,6 +74,11 @@ function bodyOf(chunks: Iterator<Buffer>): Buffer | Readable {
   return Buffer.concat(head);
 }
 
+/** The files of a project's Simple folder: all four are there once its pages are. */
+const SIMPLE_PAGE_FILES = new Set(['index.html', 'index.v1_html', 'index.v1_json', 'serversig']);
+/** Folder reads under way at once while listing projects (the thread pool takes 4 at a time). */
+const FOLDER_READS = 16;
+
 export class StaticTree {
   /** Keys of pages put and of blobs deleted since the last takeChanges(), once recordChanges() was called. */
   #changed: Set<string> | null = null;
@@ -213,9 +218,20 @@ export class StaticTree {
    * which of them have all their Simple pages and signature.
    */
   async projectNames(): Promise<{ all: Set<string>; complete: Set<string> }> {
+    const { all, complete } = this.store.listFolder ? await this.#namesByFolder(this.store.listFolder.bind(this.store)) : await this.#namesByList();
+    if (this.#noRoot !== false && all.size === 0) {
+      this.#bulkWritten ??= new Set();
+      const files = this.store.list('packages/')[Symbol.asyncIterator]();
+      this.#noFiles = (await files.next()).done === true;
+      await files.return?.();
+    }
+    return { all, complete };
+  }
+
+  /** projectNames from every key under simple/ and pypi/ (a bucket lists a thousand keys per request). */
+  async #namesByList(): Promise<{ all: Set<string>; complete: Set<string> }> {
     const all = new Set<string>();
     const pages = new Map<string, number>();
-    const simplePages = new Set(['index.html', 'index.v1_html', 'index.v1_json', 'serversig']);
     for (const prefix of ['simple/', 'pypi/']) {
       for await (const entry of this.store.list(prefix)) {
         const rest = entry.key.slice(prefix.length);
@@ -223,16 +239,29 @@ export class StaticTree {
         if (slash <= 0) continue;
         const name = rest.slice(0, slash);
         all.add(name);
-        if (prefix === 'simple/' && simplePages.has(rest.slice(slash + 1))) pages.set(name, (pages.get(name) ?? 0) + 1);
+        if (prefix === 'simple/' && SIMPLE_PAGE_FILES.has(rest.slice(slash + 1))) pages.set(name, (pages.get(name) ?? 0) + 1);
       }
     }
-    if (this.#noRoot !== false && all.size === 0) {
-      this.#bulkWritten ??= new Set();
-      const files = this.store.list('packages/')[Symbol.asyncIterator]();
-      this.#noFiles = (await files.next()).done === true;
-      await files.return?.();
-    }
-    return { all, complete: new Set([...pages].filter(([, n]) => n === simplePages.size).map(([name]) => name)) };
+    return { all, complete: new Set([...pages].filter(([, n]) => n === SIMPLE_PAGE_FILES.size).map(([name]) => name)) };
+  }
+
+  /**
+   * projectNames from the folders of a folder store: one read of each project's Simple folder,
+   * several at once, and of the top of pypi/ (the store removes a folder once it is empty), with
+   * no sizes. At PyPI's size that is 886k reads instead of 2.7 million and a stat per page.
+   */
+  async #namesByFolder(listFolder: NonNullable<BlobStore['listFolder']>): Promise<{ all: Set<string>; complete: Set<string> }> {
+    const all = new Set<string>();
+    const complete = new Set<string>();
+    const [simple, pypi] = await Promise.all([listFolder('simple/'), listFolder('pypi/')]);
+    for (const name of pypi.folders) all.add(name);
+    await mapLimit(simple.folders, FOLDER_READS, async (name) => {
+      const inside = await listFolder(`simple/${name}/`);
+      if (inside.blobs.length + inside.folders.length === 0) return;
+      all.add(name);
+      if (inside.blobs.filter((b) => SIMPLE_PAGE_FILES.has(b)).length === SIMPLE_PAGE_FILES.size) complete.add(name);
+    });
+    return { all, complete };
   }
 
   /** Keys under `prefix`. */

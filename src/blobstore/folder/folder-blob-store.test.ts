@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -41,6 +41,31 @@ describe('FolderBlobStore', () => {
       for await (const entry of store.list('')) keys.push(entry.key);
       assert.ok(!keys.some((k) => k.startsWith('.tmp')), 'list skips .tmp');
       assert.equal(keys.length, 3 + 20);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('lists what a folder holds right under it, links as what they point to, without the reserved .tmp', async () => {
+    const root = await tempRoot();
+    try {
+      const store = new FolderBlobStore(root);
+      await store.put('simple/a/index.html', Buffer.from('a'));
+      await store.put('simple/a/deeper/x', Buffer.from('x'));
+      await store.put('simple/b/index.html', Buffer.from('b'));
+      await store.put('top', Buffer.from('t'));
+      await mkdir(path.join(root, 'elsewhere'));
+      await symlink(path.join(root, 'elsewhere'), path.join(root, 'simple', 'linked'));
+      await symlink(path.join(root, 'top'), path.join(root, 'simple', 'file-link'));
+      await symlink(path.join(root, 'nowhere'), path.join(root, 'simple', 'dangling'));
+      const sorted = (l: { blobs: string[]; folders: string[] }): { blobs: string[]; folders: string[] } => ({ blobs: l.blobs.sort(), folders: l.folders.sort() });
+      assert.deepEqual(sorted(await store.listFolder('simple/')), { blobs: ['file-link'], folders: ['a', 'b', 'linked'] });
+      assert.deepEqual(sorted(await store.listFolder('simple/a/')), { blobs: ['index.html'], folders: ['deeper'] });
+      assert.deepEqual(sorted(await store.listFolder('')), { blobs: ['top'], folders: ['elsewhere', 'simple'] });
+      assert.deepEqual(await store.listFolder('missing/'), { blobs: [], folders: [] });
+      assert.deepEqual(await store.listFolder('top/'), { blobs: [], folders: [] });
+      await assert.rejects(store.listFolder('simple'), (err: unknown) => err instanceof PyedgeError && /must end with \//.test(err.message));
+      await assert.rejects(store.listFolder('../'), PyedgeError);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

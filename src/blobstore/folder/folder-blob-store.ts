@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { BlobNotFoundError, PyedgeError } from '../../core/errors.js';
-import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, OpOptions, PutOptions } from '../blob-store.js';
+import type { BlobBody, BlobEntry, BlobInfo, BlobStore, ByteRange, FolderListing, OpOptions, PutOptions } from '../blob-store.js';
 import { assertValidKey, assertValidPrefix, assertValidRange, rangeNotSatisfiable } from '../blob-keys.js';
 import { DurableDirs, errorCode, fsyncDir, type PreparedDir } from './durable-dirs.js';
 import { copyStream, syncFile, writeAll } from './file-writes.js';
@@ -25,6 +25,19 @@ const TMP_DIR = '.tmp';
 /** How many files of one folder `list` stats at once. */
 const STAT_BATCH = 64;
 const MISSING = new Set(['ENOENT', 'ENOTDIR']);
+
+type EntryKind = 'blob' | 'folder' | null;
+
+/** A folder entry as a blob, a folder, or neither; a symbolic link counts as what it points to (a stat). */
+function kindOf(dir: string, entry: Dirent): EntryKind | Promise<EntryKind> {
+  if (entry.isSymbolicLink()) {
+    return stat(path.join(dir, entry.name)).then(
+      (st) => (st.isDirectory() ? 'folder' : st.isFile() ? 'blob' : null),
+      () => null,
+    );
+  }
+  return entry.isDirectory() ? 'folder' : entry.isFile() ? 'blob' : null;
+}
 
 export class FolderBlobStore implements BlobStore {
   readonly description: string;
@@ -199,6 +212,31 @@ export class FolderBlobStore implements BlobStore {
     yield* this.#walk(prefix.slice(0, slash + 1), prefix.slice(slash + 1), options.signal);
   }
 
+  async listFolder(dirKey: string, options: OpOptions = {}): Promise<FolderListing> {
+    assertValidPrefix(dirKey);
+    if (dirKey !== '' && !dirKey.endsWith('/')) throw new PyedgeError('PYEDGE_BAD_REQUEST', `invalid folder key ${JSON.stringify(dirKey)}: it must end with /`, { key: dirKey });
+    options.signal?.throwIfAborted();
+    const dir = path.join(this.#root, dirKey);
+    const blobs: string[] = [];
+    const folders: string[] = [];
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = errorCode(err);
+      if (code !== undefined && MISSING.has(code)) return { blobs, folders };
+      throw storageError(err, dirKey, 'list');
+    }
+    for (const entry of entries) {
+      if (dirKey === '' && entry.name === TMP_DIR) continue;
+      let kind = kindOf(dir, entry);
+      if (kind instanceof Promise) kind = await kind;
+      if (kind === 'folder') folders.push(entry.name);
+      else if (kind === 'blob') blobs.push(entry.name);
+    }
+    return { blobs, folders };
+  }
+
   async sync(): Promise<void> {
     await this.#inPlace?.drain();
     // syncfs(2) on the store's filesystem: one call for everything written with durable: false.
@@ -231,15 +269,11 @@ export class FolderBlobStore implements BlobStore {
     const items: { name: string; isDir: boolean; sortKey: string }[] = [];
     for (const entry of entries) {
       if (!entry.name.startsWith(namePrefix) || (dirKey === '' && entry.name === TMP_DIR)) continue;
-      let isDir = entry.isDirectory();
-      let isFile = entry.isFile();
-      if (entry.isSymbolicLink()) {
-        const st = await stat(path.join(dir, entry.name)).catch(() => undefined);
-        isDir = st?.isDirectory() ?? false;
-        isFile = st?.isFile() ?? false;
-      }
+      let kind = kindOf(dir, entry);
+      if (kind instanceof Promise) kind = await kind;
+      const isDir = kind === 'folder';
       // A folder sorts as "name/" so that keys come out in plain string order ("a-b" < "a/x").
-      if (isDir || isFile) items.push({ name: entry.name, isDir, sortKey: isDir ? `${entry.name}/` : entry.name });
+      if (kind !== null) items.push({ name: entry.name, isDir, sortKey: isDir ? `${entry.name}/` : entry.name });
     }
     items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
 
