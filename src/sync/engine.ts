@@ -40,7 +40,7 @@ import { ListingTracker } from './listing-tracker.js';
 import { rootHtmlDigest } from './root-pages.js';
 import { RootSchedule, type RootJob } from './root-schedule.js';
 import type { ProjectSnapshot, SourceChange, SourceListing, SyncSource } from './source.js';
-import type { StaticTree } from './static-tree.js';
+import type { StaticTree, TreeProjects } from './static-tree.js';
 import { Leftovers } from './leftovers.js';
 import { BatchProgress } from './progress.js';
 import { ROOT_KEYS, metadataKey } from './tree-layout.js';
@@ -244,17 +244,27 @@ export class SyncEngine {
   }
 
   /**
+   * The projects the tree has folders for, and which have all their Simple pages: the long part
+   * of a rescan at PyPI's size, which only reads, so batches may run meanwhile. Pass the result to
+   * `rescan`: a project written or removed during the scan is at worst fetched once more.
+   */
+  scanProjects(): Promise<TreeProjects> {
+    return this.#tree.projectNames();
+  }
+
+  /**
    * Reload the tree's project serials: from its root index and the state's
    * projects newer than it, plus every project folder (one the root does not
-   * list, e.g. after a crash, is checked again). Waits for a root being
-   * written in the background, and what follows it, first.
+   * list, e.g. after a crash, is checked again) — those of `projects` when a
+   * scan was made already. Waits for a root being written in the background,
+   * and what follows it, first.
    */
-  async rescan(): Promise<void> {
+  async rescan(projects?: TreeProjects): Promise<void> {
     await this.idle();
     const [root, state, names, html, v1Html] = await Promise.all([
       this.#tree.readRoot(),
       this.#tree.readState(),
-      this.#tree.projectNames(),
+      projects ?? this.#tree.projectNames(),
       this.#tree.read(ROOT_KEYS.html),
       this.#tree.read(ROOT_KEYS.v1Html),
     ]);

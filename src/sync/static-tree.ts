@@ -74,6 +74,12 @@ function bodyOf(chunks: Iterator<Buffer>): Buffer | Readable {
   return Buffer.concat(head);
 }
 
+/** The projects a tree has keys for (`all`), and those with all their Simple pages and signature (`complete`). */
+export interface TreeProjects {
+  readonly all: Set<string>;
+  readonly complete: Set<string>;
+}
+
 /** The files of a project's Simple folder: all four are there once its pages are. */
 const SIMPLE_PAGE_FILES = new Set(['index.html', 'index.v1_html', 'index.v1_json', 'serversig']);
 /** Folder reads under way at once while listing projects (the thread pool takes 4 at a time). */
@@ -217,7 +223,7 @@ export class StaticTree {
    * Every project with a key under `simple/<name>/` or `pypi/<name>/`, and
    * which of them have all their Simple pages and signature.
    */
-  async projectNames(): Promise<{ all: Set<string>; complete: Set<string> }> {
+  async projectNames(): Promise<TreeProjects> {
     const { all, complete } = this.store.listFolder ? await this.#namesByFolder(this.store.listFolder.bind(this.store)) : await this.#namesByList();
     if (this.#noRoot !== false && all.size === 0) {
       this.#bulkWritten ??= new Set();
@@ -229,7 +235,7 @@ export class StaticTree {
   }
 
   /** projectNames from every key under simple/ and pypi/ (a bucket lists a thousand keys per request). */
-  async #namesByList(): Promise<{ all: Set<string>; complete: Set<string> }> {
+  async #namesByList(): Promise<TreeProjects> {
     const all = new Set<string>();
     const pages = new Map<string, number>();
     for (const prefix of ['simple/', 'pypi/']) {
@@ -250,7 +256,7 @@ export class StaticTree {
    * several at once, and of the top of pypi/ (the store removes a folder once it is empty), with
    * no sizes. At PyPI's size that is 886k reads instead of 2.7 million and a stat per page.
    */
-  async #namesByFolder(listFolder: NonNullable<BlobStore['listFolder']>): Promise<{ all: Set<string>; complete: Set<string> }> {
+  async #namesByFolder(listFolder: NonNullable<BlobStore['listFolder']>): Promise<TreeProjects> {
     const all = new Set<string>();
     const complete = new Set<string>();
     const [simple, pypi] = await Promise.all([listFolder('simple/'), listFolder('pypi/')]);

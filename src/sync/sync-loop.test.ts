@@ -11,7 +11,9 @@ import { SyncEngine } from './engine.js';
 import { FakeIndex } from './fake-index.js';
 import { StaticTree } from './static-tree.js';
 import { syncOnce, watch } from './sync-loop.js';
+import { ForwardingStore } from './recording-store.js';
 import { projectKeys } from './tree-layout.js';
+import type { BlobEntry, OpOptions } from '../blobstore/blob-store.js';
 import { verifyTree } from './verify.js';
 
 const dirs: string[] = [];
@@ -135,6 +137,48 @@ describe('watch', () => {
         return state?.serial === index.serial && state.rootSerial === index.serial;
       });
     } finally {
+      stop.abort();
+      await running;
+    }
+    assert.deepEqual((await verifyTree(tree)).problems, []);
+  });
+
+  it("applies changes while a reconcile's scan of the tree runs, and reconciles once it ends", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pyedge-loop-'));
+    dirs.push(dir);
+    /** A store whose listings wait while `held` is set: a scan of a tree of PyPI's size. */
+    class SlowListing extends ForwardingStore {
+      held: Promise<void> | null = null;
+      listings = 0;
+      override async *list(prefix: string, options?: OpOptions): AsyncIterable<BlobEntry> {
+        this.listings++;
+        if (this.held) await this.held;
+        yield* this.inner.list(prefix, options);
+      }
+    }
+    const store = new SlowListing(new FolderBlobStore(join(dir, 'tree')));
+    const tree = new StaticTree(store);
+    const index = new FakeIndex();
+    index.upload('first', '1.0', 'first-1.0.tar.gz', 'first');
+    const engine = new SyncEngine({ source: index, tree, key: await loadServerKey(join(dir, 'key.pem'), { create: true }), logger: pino({ level: 'silent' }), settleMs: 200 });
+    await engine.open();
+    let release = (): void => undefined;
+    store.held = new Promise<void>((resolve) => (release = resolve));
+    const stop = new AbortController();
+    const running = watch(engine, index, { intervalMs: 300, signal: stop.signal, logger: pino({ level: 'silent' }), backoff: fast });
+    try {
+      await until('the first sync', async () => (await tree.readState())?.serial === index.serial);
+      const before = store.listings;
+      await until('a reconcile to start its scan', () => Promise.resolve(store.listings > before));
+      // The scan waits; an upload goes up all the same.
+      index.upload('second', '1.0', 'second-1.0.tar.gz', 'second');
+      await until('the upload in the tree during the scan', async () => (await tree.readState())?.serial === index.serial, 2000);
+      for (const key of await new StaticTree(store.inner).keys('simple/first/')) await store.inner.delete(key);
+      store.held = null;
+      release();
+      await until('the reconcile after the scan', async () => (await tree.read(projectKeys('first').serverSig)) !== null, 4000);
+    } finally {
+      release();
       stop.abort();
       await running;
     }

@@ -12,6 +12,7 @@ import type { BatchResult } from './batch-result.js';
 import type { SyncEngine } from './engine.js';
 import { Backoff, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './retry.js';
 import type { ChangePage, SyncSource } from './source.js';
+import type { TreeProjects } from './static-tree.js';
 
 export interface SyncOnceOptions {
   /** Batches tried before giving up. Default 5. */
@@ -55,6 +56,8 @@ export interface WatchOptions {
   readonly onSourceError?: (err: unknown) => void;
 }
 
+/** How often the change feed is read while a reconcile's scan of the tree runs, in ms. */
+const SCAN_POLL_MS = 250;
 /** Least wait before trying again a root refresh that a batch could not make (the source's root lagged). */
 const ROOT_RETRY_MS = 1000;
 /**
@@ -62,6 +65,28 @@ const ROOT_RETRY_MS = 1000;
  * changes it applied (a busy origin serves its previous rendering): doubling up to the last.
  */
 const LAG_RETRY = { initialMs: 1000, maxMs: 60_000, factor: 2, jitter: 0 };
+
+/** A scan of the tree's projects for a reconcile, running on its own. */
+interface TreeScan {
+  done: boolean;
+  projects: TreeProjects | null;
+  error: unknown;
+}
+
+function startScan(engine: SyncEngine): TreeScan {
+  const scan: TreeScan = { done: false, projects: null, error: null };
+  engine.scanProjects().then(
+    (projects) => {
+      scan.projects = projects;
+      scan.done = true;
+    },
+    (err: unknown) => {
+      scan.error = err;
+      scan.done = true;
+    },
+  );
+  return scan;
+}
 
 /** Follows the source's change feed until `signal` aborts. */
 export async function watch(engine: SyncEngine, source: SyncSource, options: WatchOptions): Promise<void> {
@@ -75,6 +100,10 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
   // Whether the tree was read since the last reconcile (engine.open() has just read it).
   let scanned = true;
   let rootRetryAt = 0;
+  // A reconcile's scan of the tree's projects, under way while batches go on (tens of seconds at PyPI's size).
+  let scan: TreeScan | null = null;
+  /** The reconcile can run: it is due, and the tree's projects were scanned for it (or open() has just read them). */
+  const reconcileReady = (): boolean => Date.now() >= nextReconcile && (scanned || scan?.done === true);
   // The source's root index was older than the feed's changes: a batch without changes reads it again then.
   const lag = new Backoff(LAG_RETRY);
   let lagRetryAt = Infinity;
@@ -84,11 +113,13 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
 
   while (!signal.aborted) {
     const now = Date.now();
+    if (now >= nextReconcile && !scanned && scan === null) scan = startScan(engine);
     let page: ChangePage = { changes: [], next: cursor, lastSerial: cursor };
-    const reconcileDue = now >= nextReconcile;
-    if (!retry && !reconcileDue && now < rootDue()) {
+    if (!retry && !reconcileReady() && now < rootDue()) {
       try {
-        page = await source.changesSince(cursor, Math.max(0, Math.min(pollMs, nextReconcile - now, rootDue() - now)), signal);
+        // While the scan runs, batches go on; the feed is read every SCAN_POLL_MS to see it end.
+        const wait = Math.min(pollMs, scan !== null ? SCAN_POLL_MS : nextReconcile - now, rootDue() - now);
+        page = await source.changesSince(cursor, Math.max(0, wait), signal);
         if (down) logger.info({ source: source.description }, 'source is back');
         down = false;
         backoff.reset();
@@ -102,14 +133,17 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
         continue;
       }
       if (signal.aborted) break;
-      if (page.changes.length === 0 && Date.now() < nextReconcile && Date.now() < rootDue()) continue;
+      if (page.changes.length === 0 && !reconcileReady() && Date.now() < rootDue()) continue;
     }
     const refreshingRoot = Date.now() >= rootDue();
 
-    const reconciling = Date.now() >= nextReconcile;
+    const reconciling = reconcileReady();
     if (reconciling && !scanned) {
+      const ended = scan;
+      scan = null;
       try {
-        await engine.rescan();
+        if (ended?.error) throw ended.error;
+        await engine.rescan(ended?.projects ?? undefined);
         scanned = true;
       } catch (err) {
         logger.warn({ err }, 'reading the tree failed; retrying');
