@@ -264,6 +264,36 @@ describe('SyncEngine with the root in the background', () => {
     await assertVerifies(g.tree, 'at the end');
   });
 
+  it('deletes the release pages a project stopped listing although it is removed before its root goes up', async () => {
+    const g = await gated();
+    g.index.upload('beta', '0.2', 'beta-0.2.tar.gz', 'beta zero two');
+    assert.equal((await g.batch()).ok, true);
+    await g.engine.idle();
+    assert.notEqual(await g.tree.read('pypi/beta/0.2/json'), null);
+    // beta's pages go up without 0.2 while the root of that batch is held; then beta is removed.
+    g.gate.arrived = 0;
+    g.gate.hold();
+    g.index.removeRelease('beta', '0.2');
+    assert.equal((await g.batch()).ok, true);
+    await until('the root of the release removal to start', () => g.gate.held > 0);
+    g.index.removeProject('beta');
+    assert.equal((await g.batch()).ok, true);
+    // The held root lists beta: its pages stay, but not the release page they no longer list.
+    const reported = g.roots.length;
+    // Only serials moved: a JSON root, one put.
+    g.gate.allow(1);
+    await until('the held root reported', () => g.roots.length > reported);
+    assert.ok((await g.tree.readRoot())!.projects.has('beta'));
+    assert.notEqual(await g.tree.read(projectKeys('beta').v1Json), null);
+    assert.equal(await g.tree.read('pypi/beta/0.2/json'), null, 'the release page its JSON API no longer lists is deleted');
+    await assertVerifies(g.tree, 'with the root listing the removed project');
+
+    g.gate.allow(Infinity);
+    await g.engine.idle();
+    assert.deepEqual(await g.tree.keys('pypi/beta/'), []);
+    await assertVerifies(g.tree, 'at the end');
+  });
+
   it('after a failed root write, writes the root whole again before the state moves on', async () => {
     const dir = await tempDir();
     const store = new RecordingStore(new FolderBlobStore(join(dir, 'tree')));

@@ -26,8 +26,11 @@ function belongsTo(name: string, path: string): boolean {
 export class Leftovers {
   /** Keys (files, metadata) a project's pages stopped linking. */
   readonly #files = new Map<string, Set<string>>();
-  /** Projects to look at after the root, with the JSON API releases their new pages list (null: none). */
-  readonly #dirty = new Map<string, ReadonlySet<string> | null>();
+  /**
+   * Projects to look at after the root, with the JSON API releases their pages last written here
+   * list (null: no JSON API; undefined: none written here, or their leftovers are deleted already).
+   */
+  readonly #dirty = new Map<string, ReadonlySet<string> | null | undefined>();
   /** Projects the source said are gone. */
   readonly #gone = new Set<string>();
 
@@ -45,7 +48,8 @@ export class Leftovers {
   /** The source no longer has the project: its pages go once the root stops listing it. */
   gone(name: string): void {
     this.#gone.add(name);
-    this.#dirty.set(name, null);
+    // What its pages written earlier stopped linking still goes while a root lists it (and its pages stay).
+    if (!this.#dirty.has(name)) this.#dirty.set(name, undefined);
   }
 
   /** The project's Simple pages are up: it is not gone. */
@@ -69,7 +73,12 @@ export class Leftovers {
       const pending = this.#files.get(name) ?? new Set<string>();
       const keys = projectKeys(name);
       if (this.#gone.has(name)) {
-        if (listed.has(name)) continue;
+        if (listed.has(name)) {
+          // Its pages stay until the root no longer lists it: only the release pages they stopped listing go now.
+          if (releases !== undefined) await this.#removeUnlistedReleases(tree, name, releases, remove);
+          this.#dirty.set(name, undefined);
+          continue;
+        }
         // Pages first, then the files they linked. The Simple JSON page, which links every file
         // and is read back for them, goes last, so a crash in between leaves it to find the files
         // again on the next run. The JSON API page goes before the release pages it lists.
@@ -81,10 +90,7 @@ export class Leftovers {
       } else {
         // JSON API pages the new pages do not have (a removed release, a quarantine) go first,
         // so that the links read back below are the new pages' only.
-        for (const key of await tree.keys(keys.pypiPrefix)) {
-          const version = versionOfKey(name, key);
-          if (key === keys.jsonApi ? releases === null : version !== null && !releases?.has(version)) await remove(key);
-        }
+        if (releases !== undefined) await this.#removeUnlistedReleases(tree, name, releases, remove);
         const current = await tree.readProjectLinks(name);
         for (const key of pending) {
           const link = current?.files.get(baseOf(key));
@@ -96,5 +102,14 @@ export class Leftovers {
       this.#files.delete(name);
     }
     return deleted;
+  }
+
+  /** The JSON API pages of `name` that its pages last written do not have (all of them when `releases` is null). */
+  async #removeUnlistedReleases(tree: StaticTree, name: string, releases: ReadonlySet<string> | null, remove: (key: string) => Promise<void>): Promise<void> {
+    const keys = projectKeys(name);
+    for (const key of await tree.keys(keys.pypiPrefix)) {
+      const version = versionOfKey(name, key);
+      if (key === keys.jsonApi ? releases === null : version !== null && !releases?.has(version)) await remove(key);
+    }
   }
 }
