@@ -100,6 +100,8 @@ describe('watch', () => {
     const { stop, results, running } = watching(engine, index);
     try {
       await until('the first sync', async () => (await tree.readState())?.serial === index.serial);
+      // Its root's result comes just after the state that root let through.
+      await until("the first sync's root reported", () => Promise.resolve(results.some((r) => r.rootWritten)));
       results.length = 0;
       index.upload('second', '1.0', 'second-1.0.tar.gz', 'second');
       await until('the root listing the new project', async () => (await tree.readRoot())?.projects.has('second') === true);

@@ -24,6 +24,14 @@ import { removeStaleTemp, tempName } from './temp-files.js';
 const TMP_DIR = '.tmp';
 /** How many files of one folder `list` stats at once. */
 const STAT_BATCH = 64;
+/** Folders read ahead of the one a listing walks, beside it (see #walkRead). */
+const READ_AHEAD = 32;
+
+/** A folder's entry in a listing: a blob with its size, or a folder (size null). */
+interface FolderItem {
+  readonly name: string;
+  readonly size: number | null;
+}
 const MISSING = new Set(['ENOENT', 'ENOTDIR']);
 
 type EntryKind = 'blob' | 'folder' | null;
@@ -256,6 +264,43 @@ export class FolderBlobStore implements BlobStore {
 
   /** Yields the blobs under folder key `dirKey` (empty or ending in `/`) whose names start with `namePrefix`. */
   async *#walk(dirKey: string, namePrefix: string, signal: AbortSignal | undefined): AsyncGenerator<BlobEntry> {
+    yield* this.#walkRead(dirKey, await this.#readFolder(dirKey, namePrefix, signal), signal);
+  }
+
+  /**
+   * Yields the blobs of a folder read by #readFolder, in key order. The next READ_AHEAD folders
+   * beside the one being walked are read meanwhile: at PyPI's size a tree has millions of small
+   * folders, and reading one after another left the disk and the thread pool idle between reads.
+   */
+  async *#walkRead(dirKey: string, items: readonly FolderItem[], signal: AbortSignal | undefined): AsyncGenerator<BlobEntry> {
+    const ahead = new Map<number, Promise<FolderItem[]>>();
+    let next = 0;
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        if (item.size !== null) {
+          yield { key: dirKey + item.name, size: item.size };
+          continue;
+        }
+        for (next = Math.max(next, i); next < items.length && ahead.size < READ_AHEAD; next++) {
+          const it = items[next]!;
+          if (it.size !== null) continue;
+          const reading = this.#readFolder(`${dirKey}${it.name}/`, '', signal);
+          // Read ahead and maybe never awaited (the caller may stop early): never an unhandled rejection.
+          reading.catch(() => undefined);
+          ahead.set(next, reading);
+        }
+        const read = ahead.get(i)!;
+        ahead.delete(i);
+        yield* this.#walkRead(`${dirKey}${item.name}/`, await read, signal);
+      }
+    } finally {
+      ahead.clear();
+    }
+  }
+
+  /** A folder's blobs (with their sizes) and folders, sorted by key ("name/" for a folder); empty when it is gone. */
+  async #readFolder(dirKey: string, namePrefix: string, signal: AbortSignal | undefined): Promise<FolderItem[]> {
     signal?.throwIfAborted();
     const dir = path.join(this.#root, dirKey);
     let entries: Dirent[];
@@ -263,48 +308,42 @@ export class FolderBlobStore implements BlobStore {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
       const code = errorCode(err);
-      if (code !== undefined && MISSING.has(code)) return;
+      if (code !== undefined && MISSING.has(code)) return [];
       throw storageError(err, dirKey, 'list');
     }
-    const items: { name: string; isDir: boolean; sortKey: string }[] = [];
+    const found: { name: string; isDir: boolean; sortKey: string }[] = [];
     for (const entry of entries) {
       if (!entry.name.startsWith(namePrefix) || (dirKey === '' && entry.name === TMP_DIR)) continue;
       let kind = kindOf(dir, entry);
       if (kind instanceof Promise) kind = await kind;
       const isDir = kind === 'folder';
       // A folder sorts as "name/" so that keys come out in plain string order ("a-b" < "a/x").
-      if (kind !== null) items.push({ name: entry.name, isDir, sortKey: isDir ? `${entry.name}/` : entry.name });
+      if (kind !== null) found.push({ name: entry.name, isDir, sortKey: isDir ? `${entry.name}/` : entry.name });
     }
-    items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
-
-    let i = 0;
-    while (i < items.length) {
-      const item = items[i]!;
-      if (item.isDir) {
-        yield* this.#walk(`${dirKey}${item.name}/`, '', signal);
-        i++;
-        continue;
-      }
-      let j = i;
-      while (j < items.length && !items[j]!.isDir && j - i < STAT_BATCH) j++;
-      const run = items.slice(i, j);
+    found.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    const items: FolderItem[] = [];
+    for (let i = 0; i < found.length; i += STAT_BATCH) {
+      const run = found.slice(i, i + STAT_BATCH);
       const sizes = await Promise.all(
         run.map((it) =>
-          stat(path.join(dir, it.name)).then(
-            (st) => st.size,
-            (err: unknown) => {
-              // Deleted since readdir: simply not there any more.
-              if (errorCode(err) === 'ENOENT') return -1;
-              throw storageError(err, dirKey + it.name, 'list');
-            },
-          ),
+          it.isDir
+            ? null
+            : stat(path.join(dir, it.name)).then(
+                (st) => st.size,
+                (err: unknown) => {
+                  // Deleted since readdir: simply not there any more.
+                  if (errorCode(err) === 'ENOENT') return -1;
+                  throw storageError(err, dirKey + it.name, 'list');
+                },
+              ),
         ),
       );
-      for (let k = 0; k < run.length; k++) {
-        if (sizes[k]! >= 0) yield { key: dirKey + run[k]!.name, size: sizes[k]! };
-      }
-      i = j;
+      run.forEach((it, k) => {
+        const size = sizes[k]!;
+        if (size === null || size >= 0) items.push({ name: it.name, size });
+      });
     }
+    return items;
   }
 
   #fileOf(key: string): string {
