@@ -57,6 +57,18 @@ export function releaseFiles(state: ProjectState, release: Release): ProjectFile
   return state.files.filter((f) => f.version === release.version).sort((a, b) => byCodeUnits(a.filename, b.filename));
 }
 
+/** releaseFiles of every release at once, by version (a release without files has no entry). */
+export function filesByVersion(state: ProjectState): Map<string, ProjectFile[]> {
+  const out = new Map<string, ProjectFile[]>();
+  for (const f of state.files) {
+    const list = out.get(f.version);
+    if (list === undefined) out.set(f.version, [f]);
+    else list.push(f);
+  }
+  for (const list of out.values()) list.sort((a, b) => byCodeUnits(a.filename, b.filename));
+  return out;
+}
+
 /** A file's absolute download URL; each path segment percent-encoded (a raw `+` reads as a space on S3). */
 export function fileDownloadUrl(baseUrl: string, path: string): string {
   return `${baseUrl}/${path.split('/').map(encodeURIComponent).join('/')}`;

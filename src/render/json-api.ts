@@ -7,12 +7,12 @@ import type { ProjectFile, ProjectState, Release } from '../core/model.js';
 import { dumpJson, dumpSerializedEntries, type JsonValue } from './json-api-dump.js';
 import {
   fileDownloadUrl,
+  filesByVersion,
   findRelease,
   latestRelease,
   listOrNull,
   projectPageUrl,
   projectUrlsOf,
-  releaseFiles,
   releasePageUrl,
   textOrNull,
   uploadTimes,
@@ -86,6 +86,8 @@ function infoJson(state: ProjectState, release: Release, baseUrl: string): JsonV
 class JsonApiParts {
   readonly #info = new Map<Release, string>();
   readonly #files = new Map<Release, string>();
+  /** The state's files by release, sorted once (releaseFiles per release would scan them all each time). */
+  #byVersion: Map<string, ProjectFile[]> | null = null;
 
   constructor(
     readonly state: ProjectState,
@@ -100,7 +102,11 @@ class JsonApiParts {
 
   files(release: Release): string {
     let text = this.#files.get(release);
-    if (text === undefined) this.#files.set(release, (text = dumpJson(releaseFiles(this.state, release).map((f) => fileJson(f, release, this.baseUrl)))));
+    if (text === undefined) {
+      this.#byVersion ??= filesByVersion(this.state);
+      text = dumpJson((this.#byVersion.get(release.version) ?? []).map((f) => fileJson(f, release, this.baseUrl)));
+      this.#files.set(release, text);
+    }
     return text;
   }
 
@@ -168,9 +174,7 @@ export function renderJsonApiPages(state: ProjectState, baseUrl: string): JsonAp
   const parts = new JsonApiParts(state, baseUrl);
   const project = parts.render(latest, true);
   const releases: [string, string][] = [];
-  for (const r of state.releases) {
-    const release = findRelease(state.releases, r.version);
-    if (release !== null) releases.push([r.version, parts.render(release, false)]);
-  }
+  // Each release is the one its own stored version finds (findRelease), so no search is needed.
+  for (const r of state.releases) releases.push([r.version, parts.render(r, false)]);
   return { project, releases };
 }
