@@ -17,7 +17,7 @@ import { contentTypeOf, negotiateSimpleFormat } from '../render/negotiate.js';
 import { cacheHeadersOf, FILE_CACHE_CONTROL } from '../sync/purge-targets.js';
 import { projectKeys, releaseKey, SERVER_KEY_KEY } from '../sync/tree-layout.js';
 import { CONTENT_TYPES, MAX_TARGET_LENGTH, routeOf, type EdgeRoute, type SerialSource, type SimplePage } from './edge-routes.js';
-import { redirectFields, sendError, sendRedirect, sendStatusJson, sendStream, type EdgeReply, type EdgeRequest } from './edge-responses.js';
+import { keptFields, redirectFields, sendError, sendRedirect, sendStatusJson, sendStream, type EdgeReply, type EdgeRequest } from './edge-responses.js';
 import type { PageMeta } from './page-meta.js';
 import { readAll, type TreePage, type TreeSource } from './tree-source.js';
 import { TreeStatus, type TreeSnapshot } from './tree-status.js';
@@ -82,7 +82,7 @@ interface PageAnswer {
 interface PageFields {
   readonly answer: PageAnswer;
   readonly serial: number | null;
-  /** Frozen (see redirectFields): a reply may keep what it makes of them. */
+  /** Frozen (keptFields): a reply may keep what it makes of them. */
   readonly fields: string[];
 }
 
@@ -107,7 +107,7 @@ export class EdgeHandler {
   readonly #pageFields = new WeakMap<PageMeta, PageFields>();
   /** In redirect mode, the redirect's header fields of recent request targets, or null for those this edge answers itself. */
   readonly #redirectOf = remembered(4096, (target: string): string[] | null =>
-    this.#redirects(this.#routeOf(target), target) ? redirectFields(this.#redirect!.base + target, REDIRECT_CACHE_CONTROL) : null,
+    this.#redirects(this.#routeOf(target), target) ? keptFields(redirectFields(this.#redirect!.base + target, REDIRECT_CACHE_CONTROL)) : null,
   );
 
   constructor(options: EdgeHandlerOptions) {
@@ -311,7 +311,7 @@ export class EdgeHandler {
     if (kept === undefined || !sameAnswer(kept.answer, answer) || kept.serial !== serial) {
       const fields = this.#pageHeaders(answer, meta, serial);
       fields.push('content-length', String(meta.size));
-      kept = { answer, serial, fields: Object.freeze(fields) as string[] };
+      kept = { answer, serial, fields: keptFields(fields) };
       this.#pageFields.set(meta, kept);
     }
     if (req.method === 'HEAD' || page.body !== null) {

@@ -37,12 +37,17 @@ export function sendError(req: EdgeRequest, res: EdgeReply, status: number, mess
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-/**
- * The header fields of a redirect with an empty body (sendRedirect's). Frozen: a caller may keep
- * them for a target it answers often, and a reply may keep what it made of them (LeanReply does).
- */
+/** The header fields of a redirect with an empty body (sendRedirect's). */
 export function redirectFields(location: string, cacheControl: string): string[] {
-  return Object.freeze(['location', location, 'cache-control', cacheControl, 'content-length', '0']) as string[];
+  return ['location', location, 'cache-control', cacheControl, 'content-length', '0'];
+}
+
+/**
+ * `fields` frozen, for a caller that keeps them and answers with them again and again: a reply
+ * may then keep what it makes of them (LeanReply does).
+ */
+export function keptFields(fields: string[]): string[] {
+  return Object.freeze(fields) as string[];
 }
 
 /** A redirect with an empty body. */

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LeanHttpFront } from './lean-http.js';
-import type { EdgeReply, EdgeRequest } from './edge-responses.js';
+import { keptFields, type EdgeReply, type EdgeRequest } from './edge-responses.js';
 
 interface Parsed {
   readonly status: number;
@@ -62,7 +62,7 @@ async function exchange(port: number, parts: readonly string[], quietMs = 300): 
   return { bytes: Buffer.concat(chunks), closed };
 }
 
-const KEPT_FIELDS = Object.freeze(['content-type', 'text/plain', 'content-length', '4']) as string[];
+const KEPT_FIELDS = keptFields(['content-type', 'text/plain', 'content-length', '4']);
 
 const GET = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
 

@@ -54,7 +54,7 @@ function date(): string {
   return dateLine;
 }
 
-/** Status line and fields made of a frozen list of fields (see LeanReply.writeHead). */
+/** Status line and fields made of a frozen list of fields (keptFields; see LeanReply.writeHead). */
 const keptHeads = new WeakMap<readonly string[], { status: number; reason: string; head: string; hasLength: boolean }>();
 
 /** One answer given at once, serialized into the connection's queue of bytes. */
@@ -78,14 +78,15 @@ class LeanReply implements EdgeReply {
     const reason = typeof reasonOrHeaders === 'string' ? reasonOrHeaders : (STATUS_CODES[status] ?? 'Unknown');
     const fields = typeof reasonOrHeaders === 'string' ? headers : reasonOrHeaders;
     this.#status = status;
-    const kept = Array.isArray(fields) && Object.isFrozen(fields) ? keptHeads.get(fields) : undefined;
+    // A frozen list of fields is one its caller keeps (keptFields): so is what it makes.
+    const keep = Array.isArray(fields) && Object.isFrozen(fields) ? fields : null;
+    const kept = keep === null ? undefined : keptHeads.get(keep);
     if (kept !== undefined && kept.status === status && kept.reason === reason) {
       this.#head = kept.head;
       this.#hasLength = kept.hasLength;
     } else {
       this.#head = this.#serialize(status, reason, fields);
-      // A frozen list of fields is one its caller keeps: so is what it makes.
-      if (Array.isArray(fields) && Object.isFrozen(fields)) keptHeads.set(fields, { status, reason, head: this.#head, hasLength: this.#hasLength });
+      if (keep !== null) keptHeads.set(keep, { status, reason, head: this.#head, hasLength: this.#hasLength });
     }
     this.headersSent = true;
     return this;

@@ -140,17 +140,9 @@ export class SqliteDatabase extends KyselyDatabase {
   }
 
   override async getProjectStates(normalizedNames: readonly string[], options: { coreMetadata?: boolean } = {}): Promise<(ProjectStateWithMetadata | undefined)[]> {
-    // As the reads above: at once when no transaction is open on the connection, else through
-    // kysely (which also reports a schema not yet migrated, where the statements cannot be prepared).
-    if (this.#raw.open && !this.#raw.inTransaction && this.#statesRead === null) {
-      try {
-        this.#statesRead = prepareStatesRead(this.#raw);
-      } catch {
-        // Left to kysely this time.
-      }
-    }
-    if (this.#statesRead === null || !this.#raw.open || this.#raw.inTransaction) return super.getProjectStates(normalizedNames, options);
-    return this.#statesRead(normalizedNames, options.coreMetadata === true);
+    // As the reads above: at once when no transaction is open on the connection, else through kysely.
+    const read = this.#bulkReadable();
+    return read === null ? super.getProjectStates(normalizedNames, options) : read(normalizedNames, options.coreMetadata === true);
   }
 
   protected isConflict(err: unknown): boolean {
@@ -169,6 +161,19 @@ export class SqliteDatabase extends KyselyDatabase {
         await sql`commit`.execute(conn);
       }
     });
+  }
+
+  /** The prepared bulk read when a direct read is safe now, else null (as #readable). */
+  #bulkReadable(): StatesRead | null {
+    if (!this.#raw.open || this.#raw.inTransaction) return null;
+    if (this.#statesRead) return this.#statesRead;
+    try {
+      this.#statesRead = prepareStatesRead(this.#raw);
+    } catch {
+      // A schema not yet migrated: kysely runs the read and reports it.
+      return null;
+    }
+    return this.#statesRead;
   }
 
   /**
