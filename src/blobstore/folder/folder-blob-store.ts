@@ -223,25 +223,9 @@ export class FolderBlobStore implements BlobStore {
   async listFolder(dirKey: string, options: OpOptions = {}): Promise<FolderListing> {
     assertValidPrefix(dirKey);
     if (dirKey !== '' && !dirKey.endsWith('/')) throw new PyedgeError('PYEDGE_BAD_REQUEST', `invalid folder key ${JSON.stringify(dirKey)}: it must end with /`, { key: dirKey });
-    options.signal?.throwIfAborted();
-    const dir = path.join(this.#root, dirKey);
     const blobs: string[] = [];
     const folders: string[] = [];
-    let entries: Dirent[];
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      const code = errorCode(err);
-      if (code !== undefined && MISSING.has(code)) return { blobs, folders };
-      throw storageError(err, dirKey, 'list');
-    }
-    for (const entry of entries) {
-      if (dirKey === '' && entry.name === TMP_DIR) continue;
-      let kind = kindOf(dir, entry);
-      if (kind instanceof Promise) kind = await kind;
-      if (kind === 'folder') folders.push(entry.name);
-      else if (kind === 'blob') blobs.push(entry.name);
-    }
+    for (const e of await this.#entries(dirKey, '', options.signal)) (e.isDir ? folders : blobs).push(e.name);
     return { blobs, folders };
   }
 
@@ -299,8 +283,11 @@ export class FolderBlobStore implements BlobStore {
     }
   }
 
-  /** A folder's blobs (with their sizes) and folders, sorted by key ("name/" for a folder); empty when it is gone. */
-  async #readFolder(dirKey: string, namePrefix: string, signal: AbortSignal | undefined): Promise<FolderItem[]> {
+  /**
+   * The blobs and folders right under folder key `dirKey` whose names start with `namePrefix`, in
+   * no order (a symbolic link counts as what it points to); none when the folder is gone.
+   */
+  async #entries(dirKey: string, namePrefix: string, signal: AbortSignal | undefined): Promise<{ name: string; isDir: boolean }[]> {
     signal?.throwIfAborted();
     const dir = path.join(this.#root, dirKey);
     let entries: Dirent[];
@@ -311,15 +298,21 @@ export class FolderBlobStore implements BlobStore {
       if (code !== undefined && MISSING.has(code)) return [];
       throw storageError(err, dirKey, 'list');
     }
-    const found: { name: string; isDir: boolean; sortKey: string }[] = [];
+    const found: { name: string; isDir: boolean }[] = [];
     for (const entry of entries) {
       if (!entry.name.startsWith(namePrefix) || (dirKey === '' && entry.name === TMP_DIR)) continue;
       let kind = kindOf(dir, entry);
       if (kind instanceof Promise) kind = await kind;
-      const isDir = kind === 'folder';
-      // A folder sorts as "name/" so that keys come out in plain string order ("a-b" < "a/x").
-      if (kind !== null) found.push({ name: entry.name, isDir, sortKey: isDir ? `${entry.name}/` : entry.name });
+      if (kind !== null) found.push({ name: entry.name, isDir: kind === 'folder' });
     }
+    return found;
+  }
+
+  /** A folder's blobs (with their sizes) and folders, sorted by key ("name/" for a folder); empty when it is gone. */
+  async #readFolder(dirKey: string, namePrefix: string, signal: AbortSignal | undefined): Promise<FolderItem[]> {
+    const dir = path.join(this.#root, dirKey);
+    // A folder sorts as "name/" so that keys come out in plain string order ("a-b" < "a/x").
+    const found = (await this.#entries(dirKey, namePrefix, signal)).map((e) => ({ ...e, sortKey: e.isDir ? `${e.name}/` : e.name }));
     found.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
     const items: FolderItem[] = [];
     for (let i = 0; i < found.length; i += STAT_BATCH) {
