@@ -58,13 +58,11 @@ export interface WatchOptions {
 
 /** How often the change feed is read while a reconcile's scan of the tree runs, in ms. */
 const SCAN_POLL_MS = 250;
-/** Least wait before trying again a root refresh that a batch could not make (the source's root lagged). */
-const ROOT_RETRY_MS = 1000;
 /**
- * Waits before reading the source's root index again when a batch settled on one older than the
- * changes it applied (a busy origin serves its previous rendering): doubling up to the last.
+ * Waits before reading the source's root index again when it lagged (a busy origin serves its
+ * previous rendering): older than the tree's root, or than the changes a batch applied.
  */
-const LAG_RETRY = { initialMs: 1000, maxMs: 60_000, factor: 2, jitter: 0 };
+const SOURCE_ROOT_RETRY = { initialMs: 1000, maxMs: 60_000, factor: 2, jitter: 0 };
 
 /** A scan of the tree's projects for a reconcile, running on its own. */
 interface TreeScan {
@@ -99,16 +97,15 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
   let down = false;
   // Whether the tree was read since the last reconcile (engine.open() has just read it).
   let scanned = true;
-  let rootRetryAt = 0;
   // A reconcile's scan of the tree's projects, under way while batches go on (tens of seconds at PyPI's size).
   let scan: TreeScan | null = null;
   /** The reconcile can run: it is due, and the tree's projects were scanned for it (or open() has just read them). */
   const reconcileReady = (): boolean => Date.now() >= nextReconcile && (scanned || scan?.done === true);
-  // The source's root index was older than the feed's changes: a batch without changes reads it again then.
-  const lag = new Backoff(LAG_RETRY);
-  let lagRetryAt = Infinity;
-  /** When a batch without changes is due for the root: its refresh, or a lagging source root read again (never: neither). */
-  const rootDue = (): number => Math.min(Math.max(engine.rootRefreshDue ?? Infinity, rootRetryAt), lagRetryAt);
+  // While the source's root index lags, a batch without changes reads it again at `sourceRootAt`.
+  const lag = new Backoff(SOURCE_ROOT_RETRY);
+  let sourceRootAt: number | null = null;
+  /** When a batch without changes is due for the root: the source's lagging root read again, or the root's refresh (never: neither). */
+  const rootDue = (): number => sourceRootAt ?? engine.rootRefreshDue ?? Infinity;
   const rootInBackground = (result: BatchResult): void => options.onBatch?.(result);
 
   while (!signal.aborted) {
@@ -156,14 +153,15 @@ export async function watch(engine: SyncEngine, source: SyncSource, options: Wat
     if (result.ok) {
       cursor = Math.max(cursor, page.next, result.serial);
       retry = false;
-      // The source's root was older than the tree's: the refresh waits a moment rather than spin.
-      rootRetryAt = refreshingRoot && engine.rootRefreshDue !== null && engine.rootRefreshDue <= Date.now() ? Date.now() + ROOT_RETRY_MS : 0;
-      if (engine.settledSerial >= cursor) {
-        lag.reset();
-        lagRetryAt = Infinity;
+      // The source's root was older than the tree's (the refresh could not be made), or than the
+      // changes just applied (the state cannot follow them): read it again in a moment rather than spin.
+      const refreshStalled = refreshingRoot && engine.rootRefreshDue !== null && engine.rootRefreshDue <= Date.now();
+      if (refreshStalled || engine.settledSerial < cursor) {
+        sourceRootAt = Date.now() + lag.next();
+        logger.debug({ settled: engine.settledSerial, feed: cursor }, "the source's root index lags; reading it again");
       } else {
-        lagRetryAt = Date.now() + lag.next();
-        logger.debug({ settled: engine.settledSerial, feed: cursor }, "the source's root index lags its change feed; reading it again");
+        lag.reset();
+        sourceRootAt = null;
       }
       if (reconciling) {
         nextReconcile = Date.now() + options.intervalMs;
